@@ -1,0 +1,23 @@
+# fedhet: data heterogeneity and federated learning across hospitals.
+# Run: snakemake --cores 8 all        One figure: snakemake --cores 2 results/fig1.svg
+from snakemake.utils import min_version, validate
+
+min_version("8.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "config/schema.yaml", set_default=True)
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

@@ -1,0 +1,24 @@
+"""fedhet: how data heterogeneity between hospitals changes what federated learning gives
+each of them, with and without differential privacy."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+__version__ = "0.1.0"
+
+
+def setup_logging(path: str | Path | None = None) -> logging.Logger:
+    """Log fedhet's messages to ``path`` (a rule's log file) and to stderr."""
+    logger = logging.getLogger("fedhet")
+    logger.setLevel(logging.INFO)
+    logger.handlers.clear()
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(path, mode="w"))
+    for handler in handlers:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+    return logger

@@ -1,0 +1,90 @@
+"""Configuration: schema validation, typed specs, and the grid of training cells.
+
+Owns the translation from the YAML config to ``ModelSpec``/``TrainSpec``/``Scenario`` and
+to ``Cell`` objects, whose output paths are functions of their parameters alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from fedhet.client import TrainSpec
+from fedhet.model import ModelSpec
+from fedhet.partition import Scenario
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "config" / "schema.yaml"
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key."""
+
+
+def _with_defaults(validator_class):
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for key, sub in properties.items():
+                if "default" in sub and key not in instance:
+                    instance[key] = sub["default"] if not isinstance(sub["default"], (dict, list)) else type(sub["default"])(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def validate_config(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
+    """Fill defaults and validate in place; raise ``ConfigError`` naming the first bad key."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = errors[0]
+        key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        raise ConfigError(f"config key {key}: {err.message}")
+    return config
+
+
+def load_config(path: Path, overrides: dict | None = None) -> dict:
+    try:
+        config = yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    config.update(overrides or {})
+    return validate_config(config)
+
+
+def model_spec(config: dict) -> ModelSpec:
+    return ModelSpec(**config["model"])
+
+
+def train_spec(config: dict) -> TrainSpec:
+    return TrainSpec(**config["training"])
+
+
+def core_scenario(config: dict) -> Scenario:
+    return Scenario.from_config(config["hospitals"])
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One training job. Its path holds every parameter that varies across the grid."""
+
+    scenario: str  # Scenario.key()
+    mode: str
+    seed: int
+    dp: str = "nodp"
+
+    def directory(self, root: str = "results") -> str:
+        return f"{root}/cells/{self.scenario}/{self.mode}/{self.dp}/seed{self.seed}"
+
+    def partitions(self, root: str = "results") -> str:
+        return f"{root}/partitions/{self.scenario}/seed{self.seed}"
+
+
+def core_cells(config: dict) -> list[Cell]:
+    scenario = core_scenario(config).key()
+    return [Cell(scenario, mode, seed) for mode in config["modes"] for seed in config["seeds"]]

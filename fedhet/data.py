@@ -1,0 +1,189 @@
+"""Source datasets: fetching, checksum verification and reading into numpy arrays.
+
+Owns everything that touches the raw files. A dataset is described by a ``DatasetSpec``
+(its files and their MD5s) and read into a ``SourceData`` (images, labels, per split).
+Training code only ever sees ``SourceData``-derived partitions, so a new dataset plugs
+in by adding a spec and a reader here.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+MIRROR_ENV = "FEDHET_DATA_MIRROR"
+
+
+class DataError(RuntimeError):
+    """A dataset file is missing, corrupt or unreachable."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    base_url: str
+    files: dict[str, str]  # file name -> MD5 of the file as distributed
+    reader: str  # key into READERS
+
+
+@dataclass(frozen=True)
+class SourceData:
+    """One dataset in memory: the pool hospitals draw from, and an external test set."""
+
+    pool_images: np.ndarray  # (N, H, W) uint8
+    pool_labels: np.ndarray  # (N,) int64, original class labels
+    external_images: np.ndarray
+    external_labels: np.ndarray
+
+
+FASHION_MNIST = DatasetSpec(
+    name="fashion_mnist",
+    base_url="http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    files={
+        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+    },
+    reader="idx",
+)
+
+PNEUMONIA_MNIST = DatasetSpec(
+    name="pneumonia_mnist",
+    base_url="https://zenodo.org/records/10519652/files/",
+    files={"pneumoniamnist.npz": "28209eda62fecd6e6a2d98b1501bb15f"},
+    reader="medmnist",
+)
+
+DATASETS = {spec.name: spec for spec in (FASHION_MNIST, PNEUMONIA_MNIST)}
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise DataError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}") from None
+
+
+def md5sum(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve_mirror(configured: str | None) -> Path | None:
+    """The mirror directory to copy from: the environment variable wins over config."""
+    value = os.environ.get(MIRROR_ENV) or configured
+    return Path(value) if value else None
+
+
+def fetch_file(spec: DatasetSpec, file_name: str, dest: Path, mirror: Path | None) -> Path:
+    """Copy (mirror) or download (official source) one file, verify its MD5, then move it
+    into place. A bad or partial file never remains at ``dest``."""
+    expected = spec.files[file_name]
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".part")
+    try:
+        if mirror is not None:
+            source = mirror / file_name
+            if not source.is_file():
+                raise DataError(
+                    f"{file_name}: not found in mirror directory {mirror} "
+                    f"(set by config data.mirror or ${MIRROR_ENV})"
+                )
+            shutil.copyfile(source, tmp)
+        else:
+            _download(spec.base_url + file_name, tmp, file_name)
+        actual = md5sum(tmp)
+        if actual != expected:
+            raise DataError(
+                f"{file_name}: MD5 {actual} does not match the official {expected} "
+                "(truncated or corrupt file); it was not kept"
+            )
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def _download(url: str, dest: Path, file_name: str) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(dest, "wb") as out:
+            shutil.copyfileobj(response, out)
+    except (urllib.error.URLError, OSError) as err:
+        raise DataError(
+            f"{file_name}: could not download {url} ({err}). Without network access, put the "
+            f"official files in a directory and point config data.mirror or ${MIRROR_ENV} at it"
+        ) from err
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (optionally gzip-compressed) into a numpy array."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        raw = handle.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise DataError(f"{path}: not an IDX file (bad magic number)")
+    dtypes = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+    if raw[2] not in dtypes:
+        raise DataError(f"{path}: unknown IDX data type 0x{raw[2]:02x}")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(dtypes[raw[2]])
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(raw) - header != expected:
+        raise DataError(
+            f"{path}: IDX header promises {expected} data bytes for shape {shape}, "
+            f"file holds {len(raw) - header}"
+        )
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def _read_fashion(directory: Path, spec: DatasetSpec) -> SourceData:
+    return SourceData(
+        pool_images=read_idx(directory / "train-images-idx3-ubyte.gz"),
+        pool_labels=read_idx(directory / "train-labels-idx1-ubyte.gz").astype(np.int64),
+        external_images=read_idx(directory / "t10k-images-idx3-ubyte.gz"),
+        external_labels=read_idx(directory / "t10k-labels-idx1-ubyte.gz").astype(np.int64),
+    )
+
+
+def _read_medmnist(directory: Path, spec: DatasetSpec) -> SourceData:
+    (file_name,) = spec.files
+    with np.load(directory / file_name) as npz:
+        # train + val form the pool hospitals draw from; the official test split is external.
+        pool_images = np.concatenate([npz["train_images"], npz["val_images"]])
+        pool_labels = np.concatenate([npz["train_labels"], npz["val_labels"]]).reshape(-1)
+        return SourceData(
+            pool_images=pool_images,
+            pool_labels=pool_labels.astype(np.int64),
+            external_images=npz["test_images"],
+            external_labels=npz["test_labels"].reshape(-1).astype(np.int64),
+        )
+
+
+READERS: dict[str, Callable[[Path, DatasetSpec], SourceData]] = {"idx": _read_fashion, "medmnist": _read_medmnist}
+
+
+def load_source(name: str, directory: Path) -> SourceData:
+    """Read a fetched dataset from ``directory``."""
+    spec = dataset_spec(name)
+    return READERS[spec.reader](Path(directory), spec)
+
+
+def binary_labels(labels: np.ndarray, abnormal_classes: list[int]) -> np.ndarray:
+    """1 for the abnormal classes, 0 for the rest."""
+    return np.isin(labels, np.asarray(abnormal_classes)).astype(np.int64)

@@ -1,0 +1,65 @@
+rule aggregate:
+    input:
+        cell_metrics(CORE_CELLS),
+    output:
+        f"{RESULTS}/metrics.parquet",
+    log:
+        f"{RESULTS}/logs/aggregate.log",
+    threads: 1
+    resources:
+        mem_mb=2048,
+        runtime=10,
+    script:
+        "../scripts/aggregate.py"
+
+
+rule core_tables:
+    input:
+        metrics=cell_metrics(CORE_CELLS),
+        partitions=partition_manifests(CORE_CELLS),
+    output:
+        **{
+            f"table{i}_{ext}": f"{RESULTS}/tables/table{i}.{ext}"
+            for i in (1, 2, 3)
+            for ext in ("csv", "md")
+        },
+    log:
+        f"{RESULTS}/logs/core_tables.log",
+    threads: 1
+    resources:
+        mem_mb=2048,
+        runtime=10,
+    script:
+        "../scripts/core_tables.py"
+
+
+rule fig1_data:
+    input:
+        cell_metrics(CORE_CELLS),
+    output:
+        f"{RESULTS}/figures/fig1.csv",
+    log:
+        f"{RESULTS}/logs/fig1_data.log",
+    threads: 1
+    resources:
+        mem_mb=1024,
+        runtime=5,
+    script:
+        "../scripts/fig1_data.py"
+
+
+rule fig1:
+    input:
+        f"{RESULTS}/figures/fig1.csv",
+    output:
+        f"{RESULTS}/fig1.svg",
+    params:
+        style=config["figures"],
+    log:
+        f"{RESULTS}/logs/fig1.log",
+    threads: 1
+    resources:
+        mem_mb=1024,
+        runtime=5,
+    script:
+        "../scripts/fig1.py"

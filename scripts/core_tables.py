@@ -1,0 +1,21 @@
+from fedhet import setup_logging
+from fedhet.tables import (
+    comparison_markdown,
+    comparison_table,
+    hospitals_table,
+    markdown,
+    read_cells,
+    write_csv_atomic,
+    write_text_atomic,
+)
+
+setup_logging(snakemake.log[0])
+out = snakemake.output
+metrics = read_cells(snakemake.input.metrics)
+table1 = hospitals_table(snakemake.input.partitions)
+write_csv_atomic(table1, out.table1_csv)
+write_text_atomic(markdown(table1), out.table1_md)
+for name, modes in (("table2", ("federated", "local")), ("table3", ("federated", "large_only"))):
+    table = comparison_table(metrics, modes)
+    write_csv_atomic(table, out[f"{name}_csv"])
+    write_text_atomic(comparison_markdown(table, modes), out[f"{name}_md"])
