@@ -2,12 +2,16 @@
 # Run: snakemake --cores 8 all        One figure: snakemake --cores 2 results/fig1.svg
 from snakemake.utils import min_version, validate
 
+from fedhet.config import validate_config
+
 min_version("8.0")
 
 
 configfile: "config/config.yaml"
 
 
+# fedhet's validator first: its message names the offending key plainly.
+validate_config(config)
 validate(config, "config/schema.yaml", set_default=True)
 
 

@@ -34,7 +34,7 @@ def style(chart: alt.Chart, spec: dict) -> alt.Chart:
 
 def fig1_chart(data: pd.DataFrame, spec: dict) -> alt.Chart:
     order = list(data["mode_label"])
-    base = alt.Chart(data).encode(x=alt.X("mode_label:N", sort=order, title=None))
+    base = alt.Chart(data).encode(x=alt.X("mode_label:N", sort=order, title=None, axis=alt.Axis(labelAngle=0)))
     low = max(0.0, float(min(data["ci_low"].min(), data["study"].min(), data["mean"].min())) - 0.02)
     y = alt.Y("mean:Q", title="AUROC (mean of small hospitals)", scale=alt.Scale(domain=[low, 1.0]))
     bars = base.mark_bar(color="#4c78a8", clip=True).encode(y=y, tooltip=["mode_label", "mean", "ci_low", "ci_high", "n"])

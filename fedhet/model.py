@@ -55,14 +55,25 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1).float().div_(255.0)
 
 
-def flops_per_image(spec: ModelSpec) -> float:
-    """Multiply-add FLOPs of one forward pass (2 per MAC); training ≈ 3× this."""
+def _layer_flops(spec: ModelSpec) -> tuple[float, float, float]:
     k2 = spec.kernel_size**2
     side = spec.image_size
     conv1 = side * side * spec.conv1_channels * k2
     conv2 = (side // 2) ** 2 * spec.conv2_channels * spec.conv1_channels * k2
     fc = spec.conv2_channels * (side // 4) ** 2 * 2
-    return 2.0 * (conv1 + conv2 + fc)
+    return 2.0 * conv1, 2.0 * conv2, 2.0 * fc  # 2 FLOPs per multiply-add
+
+
+def flops_per_image(spec: ModelSpec) -> float:
+    """FLOPs of one forward pass (convolutions and the linear layer)."""
+    return sum(_layer_flops(spec))
+
+
+def train_flops_per_image(spec: ModelSpec) -> float:
+    """Forward + weight gradients (each ≈ forward) + input gradients of every layer but
+    the first (the image needs no gradient)."""
+    conv1, conv2, fc = _layer_flops(spec)
+    return 3 * (conv1 + conv2 + fc) - conv1
 
 
 @torch.no_grad()

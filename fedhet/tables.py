@@ -77,9 +77,12 @@ def comparison_markdown(table: pd.DataFrame, modes: tuple[str, str]) -> str:
             cells.append(format_ci(r[f"{m}_mean"], r[f"{m}_ci_low"], r[f"{m}_ci_high"]))
             cells.append("—" if pd.isna(r[f"{m}_study"]) else f"{r[f'{m}_study']:.3f}")
         lines.append("| " + " | ".join(cells) + " |")
-    seeds = int(table[[f"{m}_seeds" for m in modes]].min().min())
+    seeds = int(table[[f"{m}_seeds" for m in modes]].max().max())
     lines.append("")
-    lines.append(f"Mean over the small hospitals' own test splits; fedhet: mean ± 95% t-interval half-width over {seeds} seeds.")
+    lines.append(
+        f"Mean over the small hospitals' own test splits; fedhet: mean ± 95% t-interval half-width over {seeds} "
+        "seeds; — where the metric is undefined in every seed (e.g. precision when no case is predicted abnormal)."
+    )
     return "\n".join(lines) + "\n"
 
 

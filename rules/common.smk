@@ -2,7 +2,6 @@
 import fedhet.config as fc
 from fedhet.data import dataset_spec
 
-FEDHET_CONFIG = fc.validate_config(config)  # typed checks beyond the schema; fills defaults
 CORE_CELLS = fc.core_cells(config)
 RESULTS = "results"
 

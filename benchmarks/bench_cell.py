@@ -1,0 +1,98 @@
+"""Benchmark one full-scale federated cell on this machine.
+
+Measures, in one run: a dense fp32 matmul peak (the reference), then one federated cell
+at the study's setup (5 hospitals, 10 rounds): wall time, training images/s, and the
+achieved training GFLOP/s as a fraction of the measured peak.
+
+    python benchmarks/bench_cell.py --config config/config.yaml --threads 2 \
+        --out benchmarks/results/cell_nodp.json
+
+Needs the FashionMNIST files: set FEDHET_DATA_MIRROR or config data.mirror.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from fedhet.cli import prepare_inputs
+from fedhet.client import Client
+from fedhet.config import Cell, core_scenario, load_config, model_spec, train_spec
+from fedhet.federated import Site, run_mode
+from fedhet.model import train_flops_per_image
+from fedhet.partition import Scenario, read_hospital
+
+
+def matmul_peak(threads: int, n: int = 2048, repeats: int = 20) -> float:
+    """Best-of GFLOP/s of an n×n fp32 matmul."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    best = 0.0
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        best = max(best, 2 * n**3 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def run_federated_cell(config: dict, seed: int, threads: int, work: Path) -> dict:
+    torch.set_num_threads(threads)
+    cell = Cell(core_scenario(config).key(), "federated", seed)
+    partitions, _ = prepare_inputs(config, cell, work)
+    mspec, tspec = model_spec(config), train_spec(config)
+    scenario = Scenario.parse(cell.scenario)
+    sites = [
+        Site(Client(read_hospital(partitions / f"{name}.parquet", name), mspec, tspec, seed, i), group.type)
+        for i, (name, group) in enumerate(scenario.hospitals())
+    ]
+    start = time.perf_counter()
+    result = run_mode("federated", sites, None, mspec, tspec, seed, eval_every_round=config["evaluation"]["every_round"])
+    wall = time.perf_counter() - start
+    images = sum(s.client.train_images for s in sites)
+    train_seconds = sum(s.client.train_seconds for s in sites)
+    small = result.metrics[(result.metrics.hospital_type == "small") & (result.metrics.metric == "auroc")]
+    return {
+        "cell": str(cell),
+        "wall_seconds": wall,
+        "train_seconds": train_seconds,
+        "train_images": images,
+        "images_per_second": images / train_seconds,
+        "train_gflops": images * train_flops_per_image(mspec) / train_seconds / 1e9,
+        "small_mean_auroc": float(small["value"].mean()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=Path("config/config.yaml"))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/cell_nodp.json"))
+    args = parser.parse_args()
+    config = load_config(args.config)
+    peak = matmul_peak(args.threads)
+    with tempfile.TemporaryDirectory() as work:
+        cell = run_federated_cell(config, args.seed, args.threads, Path(work))
+    report = {
+        "machine": {"processor": platform.processor() or platform.machine(), "threads": args.threads},
+        "torch": torch.__version__,
+        "matmul_peak_gflops": peak,
+        **cell,
+        "fraction_of_peak": cell["train_gflops"] / peak,
+        "config": {"model": config["model"], "training": config["training"]},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+import gzip
+import hashlib
+import urllib.error
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+from fedhet import data
+from fedhet.data import DataError, FASHION_MNIST, binary_labels, fetch_file, read_idx
+
+
+def write_idx(path, array: np.ndarray, compress: bool = False) -> None:
+    codes = {np.dtype("uint8"): 0x08, np.dtype(">i4"): 0x0C}
+    header = bytes([0, 0, codes[array.dtype], array.ndim])
+    header += b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    raw = header + array.tobytes()
+    (gzip.open if compress else open)(path, "wb").write(raw)
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_read_idx_round_trip(tmp_path, compress):
+    images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    path = tmp_path / ("x.idx.gz" if compress else "x.idx")
+    write_idx(path, images, compress)
+    np.testing.assert_array_equal(read_idx(path), images)
+
+
+def test_read_idx_big_endian_ints(tmp_path):
+    values = np.array([1, -2, 70000], dtype=">i4")
+    write_idx(tmp_path / "v.idx", values)
+    np.testing.assert_array_equal(read_idx(tmp_path / "v.idx"), [1, -2, 70000])
+
+
+def test_read_idx_rejects_truncated_and_bad_magic(tmp_path):
+    write_idx(tmp_path / "x.idx", np.zeros((4, 5), dtype=np.uint8))
+    raw = (tmp_path / "x.idx").read_bytes()
+    (tmp_path / "short.idx").write_bytes(raw[:-3])
+    with pytest.raises(DataError, match="short.idx"):
+        read_idx(tmp_path / "short.idx")
+    (tmp_path / "bad.idx").write_bytes(b"\x01\x02" + raw[2:])
+    with pytest.raises(DataError, match="magic"):
+        read_idx(tmp_path / "bad.idx")
+
+
+def test_checksum_failure_names_file_and_keeps_nothing(tmp_path):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    name = "train-labels-idx1-ubyte.gz"
+    (mirror / name).write_bytes(b"not the real file")
+    dest = tmp_path / "out" / name
+    with pytest.raises(DataError, match=name):
+        fetch_file(FASHION_MNIST, name, dest, mirror)
+    assert not dest.exists()
+    assert list(dest.parent.iterdir()) == []
+
+
+def test_missing_mirror_file_is_named(tmp_path):
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.gz.*mirror"):
+        fetch_file(FASHION_MNIST, "t10k-labels-idx1-ubyte.gz", tmp_path / "x", tmp_path)
+
+
+def test_no_network_message_explains_mirror(tmp_path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no route to host")
+
+    monkeypatch.setattr(data.urllib.request, "urlopen", offline)
+    with pytest.raises(DataError, match="FEDHET_DATA_MIRROR"):
+        fetch_file(FASHION_MNIST, "t10k-labels-idx1-ubyte.gz", tmp_path / "x", None)
+    assert not (tmp_path / "x").exists()
+
+
+def test_mirror_env_overrides_config(monkeypatch, tmp_path):
+    monkeypatch.setenv(data.MIRROR_ENV, str(tmp_path))
+    assert data.resolve_mirror("/somewhere/else") == tmp_path
+    monkeypatch.delenv(data.MIRROR_ENV)
+    assert str(data.resolve_mirror("/somewhere/else")) == "/somewhere/else"
+    assert data.resolve_mirror(None) is None
+
+
+def test_real_fashion_mnist(fashion_mirror, tmp_path):
+    for name in FASHION_MNIST.files:
+        fetch_file(FASHION_MNIST, name, tmp_path / name, fashion_mirror)
+        assert hashlib.md5((tmp_path / name).read_bytes()).hexdigest() == FASHION_MNIST.files[name]
+    source = data.load_source("fashion_mnist", tmp_path)
+    assert source.pool_images.shape == (60000, 28, 28) and source.pool_images.dtype == np.uint8
+    assert source.external_images.shape == (10000, 28, 28)
+    assert np.bincount(source.pool_labels).tolist() == [6000] * 10
+    binary = binary_labels(source.pool_labels, [7, 8, 9])
+    assert binary.sum() == 18000
+
+
+def test_pneumonia_mnist_plugs_in(tmp_path):
+    mirror = REPO.parent / "shared" / "data" / "medmnist"
+    if not (mirror / "pneumoniamnist.npz").is_file():
+        pytest.skip(f"no MedMNIST copy at {mirror}")
+    spec = data.dataset_spec("pneumonia_mnist")
+    fetch_file(spec, "pneumoniamnist.npz", tmp_path / "pneumoniamnist.npz", mirror)
+    source = data.load_source("pneumonia_mnist", tmp_path)
+    assert source.pool_images.shape == (4708 + 524, 28, 28)
+    assert set(np.unique(source.pool_labels)) == {0, 1}

@@ -1,0 +1,70 @@
+import pandas as pd
+import pytest
+
+from conftest import synthetic_hospital
+from fedhet.client import Client, TrainSpec
+from fedhet.federated import Site, run_mode
+from fedhet.model import ModelSpec
+
+SPEC = ModelSpec(conv1_channels=4, conv2_channels=8, kernel_size=3)
+TRAIN = TrainSpec(rounds=2, local_epochs=1, batch_size=32, lr=0.05)
+
+
+def sites(seed: int = 0) -> list[Site]:
+    hospitals = [("large_1", "large", 400, 0.5), ("small_1", "small", 80, 0.1), ("small_2", "small", 80, 0.1)]
+    return [
+        Site(Client(synthetic_hospital(name, n, n // 4, ratio, i), SPEC, TRAIN, seed, i), kind)
+        for i, (name, kind, n, ratio) in enumerate(hospitals)
+    ]
+
+
+def run(mode: str, seed: int = 0):
+    external = Site(Client(synthetic_hospital("external", 0, 100, 0.3, 99), SPEC, TRAIN, seed, 9), "external")
+    return run_mode(mode, sites(seed), external, SPEC, TRAIN, seed)
+
+
+def test_same_seed_identical_metrics_and_rounds():
+    a, b = run("federated", 3), run("federated", 3)
+    pd.testing.assert_frame_equal(a.metrics, b.metrics)
+    pd.testing.assert_frame_equal(a.rounds, b.rounds)
+    c = run("federated", 4)  # the synthetic task is easy: metrics may tie, losses do not
+    assert not a.rounds["value"].equals(c.rounds["value"])
+
+
+def test_federated_learns_the_synthetic_task():
+    m = run("federated").metrics
+    auroc = m[(m.metric == "auroc") & (m.hospital_type != "external")]
+    assert auroc["value"].min() > 0.9
+
+
+@pytest.mark.parametrize(
+    "mode, models",
+    [
+        ("federated", {"global"}),
+        ("local", {"large_1", "small_1", "small_2"}),
+        ("large_only", {"large"}),
+    ],
+)
+def test_modes_evaluate_the_right_models(mode, models):
+    m = run(mode).metrics
+    assert set(m["model"]) == models
+    own = m[m.hospital != "external"]
+    if mode == "local":  # each hospital's own model on its own split only
+        assert (own["model"] == own["hospital"]).all()
+    else:  # one model, evaluated on every hospital and the external set
+        assert set(m["hospital"]) == {"large_1", "small_1", "small_2", "external"}
+    assert set(m["metric"]) == {"recall", "precision", "specificity", "auroc", "auprc"}
+
+
+def test_rounds_log_has_loss_per_client_and_round():
+    r = run("federated").rounds
+    loss = r[r.quantity == "train_loss"]
+    assert sorted(loss["round"].unique()) == [1, 2]
+    assert len(loss) == 2 * 3
+    assert {"auroc", "recall"} <= set(r["quantity"])
+
+
+def test_large_only_trains_only_the_large_hospital():
+    s = sites()
+    run_mode("large_only", s, None, SPEC, TRAIN, 0)
+    assert [site.client.train_images for site in s] == [2 * 400, 0, 0]
