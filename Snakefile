@@ -10,6 +10,9 @@ min_version("8.0")
 configfile: "config/config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 # fedhet's validator first: its message names the offending key plainly.
 validate_config(config)
 validate(config, "config/schema.yaml", set_default=True)
@@ -22,6 +25,6 @@ include: "rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_outputs(),
-    default_target: True

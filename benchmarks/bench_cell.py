@@ -54,7 +54,9 @@ def run_federated_cell(config: dict, seed: int, threads: int, work: Path) -> dic
         for i, (name, group) in enumerate(scenario.hospitals())
     ]
     start = time.perf_counter()
-    result = run_mode("federated", sites, None, mspec, tspec, seed, eval_every_round=config["evaluation"]["every_round"])
+    result = run_mode(
+        "federated", sites, None, mspec, tspec, seed, eval_every_round=config["evaluation"]["every_round"]
+    )
     wall = time.perf_counter() - start
     images = sum(s.client.train_images for s in sites)
     train_seconds = sum(s.client.train_seconds for s in sites)

@@ -14,6 +14,7 @@ def setup_logging(path: str | Path | None = None) -> logging.Logger:
     logger = logging.getLogger("fedhet")
     logger.setLevel(logging.INFO)
     logger.handlers.clear()
+    logger.propagate = False  # opacus configures the root logger at import; avoid doubled lines
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 """One grid cell end to end: load its partitions, train per mode, write tidy outputs.
 
-Both the Snakemake training rule and ``fedhet cell`` call ``run_cell``.
+Both the Snakemake training rule and ``fedhet cell`` call ``run_cell``. The cell's ``dp`` key
+(``fedhet.privacy.DPSpec.key``) says which hospitals train with DP-SGD.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fedhet.client import Client
 from fedhet.config import Cell, model_spec, train_spec
 from fedhet.federated import Site, run_mode
 from fedhet.partition import Scenario, read_hospital
+from fedhet.privacy import DPSpec, privacy_table, private_hospitals, validate_dp
 
 log = logging.getLogger("fedhet")
 
@@ -38,18 +40,27 @@ def run_cell(
     metrics_out: Path,
     rounds_out: Path,
     threads: int = 1,
+    privacy_out: Path | None = None,
 ) -> pd.DataFrame:
     """Train ``cell`` on the partitions in ``partition_dir`` and write its metrics and
-    per-round log as Parquet. Returns the metrics table."""
+    per-round log as Parquet, and with ``privacy_out`` what each hospital's training spent
+    (``fedhet.privacy.PrivacyRecord`` rows). Returns the metrics table."""
     torch.set_num_threads(threads)
     scenario = Scenario.parse(cell.scenario)
     types = {name: group.type for name, group in scenario.hospitals()}
     mspec, tspec = model_spec(config), train_spec(config)
     manifest = json.loads((Path(partition_dir) / "manifest.json").read_text())
     if manifest["scenario"] != cell.scenario or manifest["seed"] != cell.seed:
-        raise ValueError(f"{partition_dir}: partitions are for {manifest['scenario']} seed {manifest['seed']}, not {cell}")
+        raise ValueError(
+            f"{partition_dir}: partitions are for {manifest['scenario']} seed {manifest['seed']}, not {cell}"
+        )
+    hospital_data = {name: read_hospital(Path(partition_dir) / f"{name}.parquet", name) for name in types}
+    dp = DPSpec.parse(cell.dp, **config.get("privacy", {}))
+    # Every DP check runs here, before any client is built or trained.
+    validate_dp(dp, {name: len(d.train_labels) for name, d in hospital_data.items()}, types)
+    private = private_hospitals(dp, types)
     sites = [
-        Site(Client(read_hospital(Path(partition_dir) / f"{name}.parquet", name), mspec, tspec, cell.seed, i), types[name])
+        Site(Client(hospital_data[name], mspec, tspec, cell.seed, i, dp=dp if name in private else None), types[name])
         for i, name in enumerate(types)
     ]
     external = None
@@ -73,4 +84,7 @@ def run_cell(
     metrics = result.metrics.assign(**labels)
     write_parquet_atomic(result.rounds.assign(**labels), rounds_out)
     write_parquet_atomic(metrics, metrics_out)
+    if privacy_out is not None:
+        records = [site.client.privacy_record() for site in sites]
+        write_parquet_atomic(privacy_table(records).assign(**labels), privacy_out)
     return metrics

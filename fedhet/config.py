@@ -12,9 +12,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from fedhet.client import TrainSpec
-from fedhet.model import ModelSpec
 from fedhet.partition import Scenario
+from fedhet.specs import ModelSpec, TrainSpec
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "config" / "schema.yaml"
 
@@ -30,7 +29,11 @@ def _with_defaults(validator_class):
         if isinstance(instance, dict):
             for key, sub in properties.items():
                 if "default" in sub and key not in instance:
-                    instance[key] = sub["default"] if not isinstance(sub["default"], (dict, list)) else type(sub["default"])(sub["default"])
+                    instance[key] = (
+                        sub["default"]
+                        if not isinstance(sub["default"], (dict, list))
+                        else type(sub["default"])(sub["default"])
+                    )
         yield from validate_properties(validator, properties, instance, schema)
 
     return jsonschema.validators.extend(validator_class, {"properties": set_defaults})

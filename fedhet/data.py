@@ -14,9 +14,9 @@ import os
 import shutil
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -100,8 +100,7 @@ def fetch_file(spec: DatasetSpec, file_name: str, dest: Path, mirror: Path | Non
             source = mirror / file_name
             if not source.is_file():
                 raise DataError(
-                    f"{file_name}: not found in mirror directory {mirror} "
-                    f"(set by config data.mirror or ${MIRROR_ENV})"
+                    f"{file_name}: not found in mirror directory {mirror} (set by config data.mirror or ${MIRROR_ENV})"
                 )
             shutil.copyfile(source, tmp)
         else:
@@ -146,8 +145,7 @@ def read_idx(path: Path) -> np.ndarray:
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(raw) - header != expected:
         raise DataError(
-            f"{path}: IDX header promises {expected} data bytes for shape {shape}, "
-            f"file holds {len(raw) - header}"
+            f"{path}: IDX header promises {expected} data bytes for shape {shape}, file holds {len(raw) - header}"
         )
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 

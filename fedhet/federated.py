@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 import torch
 
-from fedhet.client import Client, ClientUpdate, State, TrainSpec
-from fedhet.model import ModelSpec, build_model
+from fedhet.client import Client, ClientUpdate, State
+from fedhet.model import build_model
 from fedhet.server import fedavg, select_clients
+from fedhet.specs import ModelSpec, TrainSpec
 
 MODES = ("federated", "local", "large_only")
 REFERENCE_TYPE = "large"  # the hospital type that trains alone in ``large_only``
@@ -47,6 +48,7 @@ def _fit(
     rng: np.random.Generator,
     label: str,
     on_round: Callable[[int, State, list[tuple[Site, ClientUpdate]]], None],
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> State:
     """FedAvg over ``sites`` (a single site is plain local training, aggregation a no-op)."""
     state = init
@@ -60,6 +62,8 @@ def _fit(
         eta = elapsed / r * (spec.rounds - r)
         mean_loss = np.mean([u.loss for _, u in updates])
         log.info(f"{label} round {r}/{spec.rounds} loss {mean_loss:.4f} elapsed {elapsed:.1f}s ETA {eta:.1f}s")
+        if progress is not None:
+            progress(label, r, spec.rounds)
     return state
 
 
@@ -91,8 +95,10 @@ def run_mode(
     seed: int,
     threshold: float = 0.5,
     eval_every_round: bool = True,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> CellResult:
-    """Train per ``mode`` and evaluate on every relevant hospital's own test split."""
+    """Train per ``mode`` and evaluate on every relevant hospital's own test split.
+    ``progress(label, round, rounds)`` is called after every round (e.g. a progress bar)."""
     if mode not in MODES:
         raise ValueError(f"mode {mode!r} is not one of {MODES}")
     torch.manual_seed(seed)
@@ -106,31 +112,45 @@ def run_mode(
         def on_round(r: int, state: State, updates: list[tuple[Site, ClientUpdate]]) -> None:
             for site, update in updates:
                 round_rows.append(
-                    {"model": model_name, "round": r, "hospital": site.client.name, "quantity": "train_loss", "value": update.loss}
+                    {
+                        "model": model_name,
+                        "round": r,
+                        "hospital": site.client.name,
+                        "quantity": "train_loss",
+                        "value": update.loss,
+                    }
                 )
             if eval_every_round:
                 for site in evaluated:
                     for row in _metric_rows(model_name, "", site, state, threshold):
                         round_rows.append(
-                            {"model": model_name, "round": r, "hospital": row["hospital"], "quantity": row["metric"], "value": row["value"]}
+                            {
+                                "model": model_name,
+                                "round": r,
+                                "hospital": row["hospital"],
+                                "quantity": row["metric"],
+                                "value": row["value"],
+                            }
                         )
 
         return on_round
 
     if mode == "federated":
-        final = _fit(sites, init, spec, rng, "federated", recorder("global", sites))
+        final = _fit(sites, init, spec, rng, "federated", recorder("global", sites), progress)
         for site in sites + extra:
             metric_rows += _metric_rows("global", "global", site, final, threshold)
     elif mode == "local":
         for site in sites:
-            final = _fit([site], init, spec, rng, f"local {site.client.name}", recorder(site.client.name, [site]))
+            final = _fit(
+                [site], init, spec, rng, f"local {site.client.name}", recorder(site.client.name, [site]), progress
+            )
             for evaluated in [site] + extra:
                 metric_rows += _metric_rows(site.client.name, site.type, evaluated, final, threshold)
     else:  # large_only
         reference = [s for s in sites if s.type == REFERENCE_TYPE]
         if not reference:
             raise ValueError(f"mode large_only needs a hospital of type {REFERENCE_TYPE!r}")
-        final = _fit(reference, init, spec, rng, "large_only", recorder(REFERENCE_TYPE, sites))
+        final = _fit(reference, init, spec, rng, "large_only", recorder(REFERENCE_TYPE, sites), progress)
         for site in sites + extra:
             metric_rows += _metric_rows(REFERENCE_TYPE, REFERENCE_TYPE, site, final, threshold)
     return CellResult(metrics=pd.DataFrame(metric_rows), rounds=pd.DataFrame(round_rows))

@@ -37,7 +37,9 @@ def fig1_chart(data: pd.DataFrame, spec: dict) -> alt.Chart:
     base = alt.Chart(data).encode(x=alt.X("mode_label:N", sort=order, title=None, axis=alt.Axis(labelAngle=0)))
     low = max(0.0, float(min(data["ci_low"].min(), data["study"].min(), data["mean"].min())) - 0.02)
     y = alt.Y("mean:Q", title="AUROC (mean of small hospitals)", scale=alt.Scale(domain=[low, 1.0]))
-    bars = base.mark_bar(color="#4c78a8", clip=True).encode(y=y, tooltip=["mode_label", "mean", "ci_low", "ci_high", "n"])
+    bars = base.mark_bar(color="#4c78a8", clip=True).encode(
+        y=y, tooltip=["mode_label", "mean", "ci_low", "ci_high", "n"]
+    )
     errors = base.mark_rule(strokeWidth=2).encode(y="ci_low:Q", y2="ci_high:Q")
     study = base.mark_tick(color="#e45756", thickness=3, size=30).encode(y="study:Q")
     chart = (bars + errors + study).properties(

@@ -1,24 +1,16 @@
 """The diagnosis model: a small CNN (two convolutions, one fully connected layer).
 
-Owns the architecture spec, construction, image-to-tensor conversion, and inference
+Owns the architecture (its spec is ``fedhet.specs.ModelSpec``), construction, image-to-tensor conversion, and inference
 (probability of the abnormal class). The same network serves every training mode.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from torch import nn
 
-
-@dataclass(frozen=True)
-class ModelSpec:
-    conv1_channels: int = 16
-    conv2_channels: int = 32
-    kernel_size: int = 5
-    image_size: int = 28
+from fedhet.specs import ModelSpec
 
 
 class CNN(nn.Module):

@@ -87,9 +87,7 @@ def split_counts(n: int, test_fraction: float) -> tuple[int, int]:
     return n - n_test, n_test
 
 
-def check_feasible(
-    scenario: Scenario, n_pool_abnormal: int, n_pool_normal: int, test_fraction: float
-) -> None:
+def check_feasible(scenario: Scenario, n_pool_abnormal: int, n_pool_normal: int, test_fraction: float) -> None:
     """Raise ``PartitionError`` naming the numbers if the scenario cannot be drawn."""
     for g in scenario.groups:
         if not 0.0 <= g.abnormal_ratio <= 1.0:
@@ -112,12 +110,10 @@ def check_feasible(
     ):
         if need > have:
             detail = ", ".join(
-                f"{g.count} × {g.type} ({g.n_abnormal if label == 'abnormal' else g.n_normal})"
-                for g in scenario.groups
+                f"{g.count} × {g.type} ({g.n_abnormal if label == 'abnormal' else g.n_normal})" for g in scenario.groups
             )
             raise PartitionError(
-                f"scenario {scenario.key()}: needs {need} {label} images ({detail}) "
-                f"but the pool holds only {have}"
+                f"scenario {scenario.key()}: needs {need} {label} images ({detail}) but the pool holds only {have}"
             )
 
 
@@ -162,9 +158,7 @@ def draw(binary: np.ndarray, scenario: Scenario, seed: int, test_fraction: float
     return [by_name[name] for name in scenario.hospital_names()]
 
 
-def hospital_table(
-    images: np.ndarray, labels: np.ndarray, binary: np.ndarray, hospital: HospitalDraw
-) -> pa.Table:
+def hospital_table(images: np.ndarray, labels: np.ndarray, binary: np.ndarray, hospital: HospitalDraw) -> pa.Table:
     index = np.concatenate([hospital.train_index, hospital.test_index])
     split = ["train"] * len(hospital.train_index) + ["test"] * len(hospital.test_index)
     return images_table(images[index], labels[index], binary[index], split, index)
@@ -222,7 +216,9 @@ def read_hospital(path: Path, name: str | None = None) -> HospitalData:
     )
 
 
-def manifest(scenario: Scenario, seed: int, test_fraction: float, draws: list[HospitalDraw], binary: np.ndarray) -> dict:
+def manifest(
+    scenario: Scenario, seed: int, test_fraction: float, draws: list[HospitalDraw], binary: np.ndarray
+) -> dict:
     hospitals = []
     for hospital in draws:
         row = {"hospital": hospital.name, "type": hospital.type}

@@ -60,7 +60,10 @@ def comparison_table(metrics: pd.DataFrame, modes: tuple[str, str]) -> pd.DataFr
     for metric in HEADLINE_METRICS:
         row = {"metric": metric}
         for mode in modes:
-            mean, lo, hi, n = (summary.loc[(mode, metric), c] if (mode, metric) in summary.index else float("nan") for c in ("mean", "ci_low", "ci_high", "n"))
+            mean, lo, hi, n = (
+                summary.loc[(mode, metric), c] if (mode, metric) in summary.index else float("nan")
+                for c in ("mean", "ci_low", "ci_high", "n")
+            )
             row[f"{mode}_mean"], row[f"{mode}_ci_low"], row[f"{mode}_ci_high"] = mean, lo, hi
             row[f"{mode}_seeds"] = n
             row[f"{mode}_study"] = STUDY[mode].get(metric, float("nan"))
@@ -99,7 +102,9 @@ def hospitals_table(manifest_paths: list[str | Path]) -> pd.DataFrame:
         n_total=first["n_train"] + first["n_test"],
         abnormal_ratio=(first["n_train_abnormal"] + first["n_test_abnormal"]) / (first["n_train"] + first["n_test"]),
     )
-    return first[["hospital", "type", "n_total", "abnormal_ratio", "n_train", "n_train_abnormal", "n_test", "n_test_abnormal"]]
+    return first[
+        ["hospital", "type", "n_total", "abnormal_ratio", "n_train", "n_train_abnormal", "n_test", "n_test_abnormal"]
+    ]
 
 
 def markdown(df: pd.DataFrame, float_format: str = "{:.3f}") -> str:
@@ -121,3 +126,26 @@ def write_text_atomic(text: str, path: str | Path) -> None:
 
 def write_csv_atomic(df: pd.DataFrame, path: str | Path) -> None:
     write_text_atomic(df.to_csv(index=False, float_format="%.6g"), path)
+
+
+def runtime_table(benchmark_paths: list[str | Path]) -> pd.DataFrame:
+    """Seconds and peak memory per training cell, from Snakemake's benchmark TSVs whose
+    paths mirror the cell's (``…/train_cell/<scenario>/<mode>/<dp>/seed<k>.tsv``)."""
+    rows = []
+    for path in benchmark_paths:
+        path = Path(path)
+        bench = pd.read_csv(path, sep="\t")
+        scenario, mode, dp = path.parts[-4:-1]
+        rows.append(
+            {
+                "rule": path.parts[-5],
+                "scenario": scenario,
+                "mode": mode,
+                "dp": dp,
+                "seed": int(path.stem.removeprefix("seed")),
+                "seconds": float(bench["s"].iloc[0]),
+                "cpu_seconds": float(bench["cpu_time"].iloc[0]) if "cpu_time" in bench else float("nan"),
+                "max_rss_mb": float(bench["max_rss"].iloc[0]) if "max_rss" in bench else float("nan"),
+            }
+        )
+    return pd.DataFrame(rows)

@@ -27,8 +27,11 @@ def cell_metrics(cells):
     return [f"{cell.directory(RESULTS)}/metrics.parquet" for cell in cells]
 
 
-def cell_from_wildcards(wildcards):
-    return fc.Cell(wildcards.scenario, wildcards.mode, int(wildcards.seed), wildcards.dp)
+def cell_benchmarks(cells):
+    return [
+        f"{RESULTS}/benchmarks/train_cell/{c.scenario}/{c.mode}/{c.dp}/seed{c.seed}.tsv"
+        for c in cells
+    ]
 
 
 def partition_manifests(cells):
@@ -38,6 +41,11 @@ def partition_manifests(cells):
 def all_outputs():
     return [
         f"{RESULTS}/metrics.parquet",
-        *[f"{RESULTS}/tables/table{i}.{ext}" for i in (1, 2, 3) for ext in ("csv", "md")],
+        *[
+            f"{RESULTS}/tables/table{i}.{ext}"
+            for i in (1, 2, 3)
+            for ext in ("csv", "md")
+        ],
         f"{RESULTS}/fig1.svg",
+        f"{RESULTS}/tables/runtime.csv",
     ]

@@ -1,15 +1,17 @@
 rule fetch_data:
     output:
         f"{RESULTS}/data/{{dataset}}/raw/{{filename}}",
-    params:
-        mirror=config["data"]["mirror"],
     log:
         f"{RESULTS}/logs/fetch_data/{{dataset}}/{{filename}}.log",
+    localrule: True
+    conda:
+        "../envs/fedhet.yaml"
     threads: 1
     resources:
         mem_mb=512,
         runtime=30,
-    localrule: True
+    params:
+        mirror=config["data"]["mirror"],
     script:
         "../scripts/fetch_data.py"
 
@@ -19,14 +21,16 @@ rule external_test:
         raw_files,
     output:
         f"{RESULTS}/data/{{dataset}}/external.parquet",
-    params:
-        data=config["data"],
     log:
         f"{RESULTS}/logs/external_test/{{dataset}}.log",
+    conda:
+        "../envs/fedhet.yaml"
     threads: 1
     resources:
         mem_mb=2048,
         runtime=10,
+    params:
+        data=config["data"],
     script:
         "../scripts/external_test.py"
 
@@ -36,13 +40,15 @@ rule partition:
         raw_files,
     output:
         directory(f"{RESULTS}/partitions/{{scenario}}/seed{{seed}}"),
-    params:
-        data=config["data"],
     log:
         f"{RESULTS}/logs/partition/{{scenario}}/seed{{seed}}.log",
+    conda:
+        "../envs/fedhet.yaml"
     threads: 1
     resources:
         mem_mb=2048,
         runtime=10,
+    params:
+        data=config["data"],
     script:
         "../scripts/partition.py"

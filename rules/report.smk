@@ -5,6 +5,9 @@ rule aggregate:
         f"{RESULTS}/metrics.parquet",
     log:
         f"{RESULTS}/logs/aggregate.log",
+    localrule: True
+    conda:
+        "../envs/fedhet.yaml"
     threads: 1
     resources:
         mem_mb=2048,
@@ -19,12 +22,19 @@ rule core_tables:
         partitions=partition_manifests(CORE_CELLS),
     output:
         **{
-            f"table{i}_{ext}": f"{RESULTS}/tables/table{i}.{ext}"
+            f"table{i}_{ext}": report(
+                f"{RESULTS}/tables/table{i}.{ext}",
+                caption=f"../report/table{i}.rst",
+                category="Tables",
+            )
             for i in (1, 2, 3)
             for ext in ("csv", "md")
         },
     log:
         f"{RESULTS}/logs/core_tables.log",
+    localrule: True
+    conda:
+        "../envs/fedhet.yaml"
     threads: 1
     resources:
         mem_mb=2048,
@@ -40,6 +50,9 @@ rule fig1_data:
         f"{RESULTS}/figures/fig1.csv",
     log:
         f"{RESULTS}/logs/fig1_data.log",
+    localrule: True
+    conda:
+        "../envs/fedhet.yaml"
     threads: 1
     resources:
         mem_mb=1024,
@@ -52,14 +65,39 @@ rule fig1:
     input:
         f"{RESULTS}/figures/fig1.csv",
     output:
-        f"{RESULTS}/fig1.svg",
-    params:
-        style=config["figures"],
+        report(f"{RESULTS}/fig1.svg", caption="../report/fig1.rst", category="Figures"),
     log:
         f"{RESULTS}/logs/fig1.log",
+    localrule: True
+    conda:
+        "../envs/fedhet.yaml"
+    threads: 1
+    resources:
+        mem_mb=1024,
+        runtime=5,
+    params:
+        style=config["figures"],
+    script:
+        "../scripts/fig1.py"
+
+
+rule runtime:
+    input:
+        cell_benchmarks(CORE_CELLS),
+    output:
+        report(
+            f"{RESULTS}/tables/runtime.csv",
+            caption="../report/runtime.rst",
+            category="Tables",
+        ),
+    log:
+        f"{RESULTS}/logs/runtime.log",
+    localrule: True
+    conda:
+        "../envs/fedhet.yaml"
     threads: 1
     resources:
         mem_mb=1024,
         runtime=5,
     script:
-        "../scripts/fig1.py"
+        "../scripts/runtime.py"

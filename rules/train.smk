@@ -5,18 +5,20 @@ rule train_cell:
     output:
         metrics=f"{RESULTS}/cells/{{scenario}}/{{mode}}/{{dp}}/seed{{seed}}/metrics.parquet",
         rounds=f"{RESULTS}/cells/{{scenario}}/{{mode}}/{{dp}}/seed{{seed}}/rounds.parquet",
+    log:
+        f"{RESULTS}/logs/train_cell/{{scenario}}/{{mode}}/{{dp}}/seed{{seed}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_cell/{{scenario}}/{{mode}}/{{dp}}/seed{{seed}}.tsv"
+    conda:
+        "../envs/fedhet.yaml"
+    threads: 2
+    resources:
+        mem_mb=4096,
+        runtime=30,
     params:
         # Only the slices that change training: a figure or table edit never retrains.
         model=config["model"],
         training=config["training"],
         evaluation=config["evaluation"],
-    log:
-        f"{RESULTS}/logs/train_cell/{{scenario}}/{{mode}}/{{dp}}/seed{{seed}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/train_cell/{{scenario}}/{{mode}}/{{dp}}/seed{{seed}}.tsv"
-    threads: 2
-    resources:
-        mem_mb=4096,
-        runtime=30,
     script:
         "../scripts/train_cell.py"

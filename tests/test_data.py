@@ -7,7 +7,7 @@ import pytest
 
 from conftest import REPO
 from fedhet import data
-from fedhet.data import DataError, FASHION_MNIST, binary_labels, fetch_file, read_idx
+from fedhet.data import FASHION_MNIST, DataError, binary_labels, fetch_file, read_idx
 
 
 def write_idx(path, array: np.ndarray, compress: bool = False) -> None:

@@ -33,14 +33,14 @@ def test_counts_prevalence_split_and_disjointness():
 
 def test_same_seed_same_draw_and_other_seed_differs():
     a, b, c = (draw(BINARY, STUDY, s, 0.2) for s in (3, 3, 4))
-    assert all(np.array_equal(x.train_index, y.train_index) for x, y in zip(a, b))
+    assert all(np.array_equal(x.train_index, y.train_index) for x, y in zip(a, b, strict=True))
     assert not np.array_equal(a[1].train_index, c[1].train_index)
 
 
 def test_small_hospitals_do_not_move_when_the_large_one_changes():
     other = Scenario((HospitalGroup("large", 1, 20000, 0.2), HospitalGroup("small", 4, 3000, 0.1)))
     a, b = draw(BINARY, STUDY, 0, 0.2), draw(BINARY, other, 0, 0.2)
-    for x, y in zip(a[1:], b[1:]):
+    for x, y in zip(a[1:], b[1:], strict=True):
         assert np.array_equal(x.train_index, y.train_index) and np.array_equal(x.test_index, y.test_index)
 
 

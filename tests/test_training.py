@@ -2,9 +2,9 @@ import pandas as pd
 import pytest
 
 from conftest import synthetic_hospital
-from fedhet.client import Client, TrainSpec
+from fedhet.client import Client
 from fedhet.federated import Site, run_mode
-from fedhet.model import ModelSpec
+from fedhet.specs import ModelSpec, TrainSpec
 
 SPEC = ModelSpec(conv1_channels=4, conv2_channels=8, kernel_size=3)
 TRAIN = TrainSpec(rounds=2, local_epochs=1, batch_size=32, lr=0.05)
