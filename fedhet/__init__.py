@@ -9,13 +9,13 @@ from pathlib import Path
 __version__ = "0.1.0"
 
 
-def setup_logging(path: str | Path | None = None) -> logging.Logger:
-    """Log fedhet's messages to ``path`` (a rule's log file) and to stderr."""
+def setup_logging(path: str | Path | None = None, console: bool = True) -> logging.Logger:
+    """Log fedhet's messages to ``path`` (a rule's log file) and, with ``console``, to stderr."""
     logger = logging.getLogger("fedhet")
     logger.setLevel(logging.INFO)
     logger.handlers.clear()
     logger.propagate = False  # opacus configures the root logger at import; avoid doubled lines
-    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    handlers: list[logging.Handler] = [logging.StreamHandler()] if console else []
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(path, mode="w"))

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -41,10 +42,12 @@ def run_cell(
     rounds_out: Path,
     threads: int = 1,
     privacy_out: Path | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Train ``cell`` on the partitions in ``partition_dir`` and write its metrics and
     per-round log as Parquet, and with ``privacy_out`` what each hospital's training spent
-    (``fedhet.privacy.PrivacyRecord`` rows). Returns the metrics table."""
+    (``fedhet.privacy.PrivacyRecord`` rows). ``progress`` is called after every round.
+    Returns the metrics table."""
     torch.set_num_threads(threads)
     scenario = Scenario.parse(cell.scenario)
     types = {name: group.type for name, group in scenario.hospitals()}
@@ -78,6 +81,7 @@ def run_cell(
         cell.seed,
         threshold=config["evaluation"]["threshold"],
         eval_every_round=config["evaluation"]["every_round"],
+        progress=progress,
     )
     log.info(f"cell {cell}: trained in {time.perf_counter() - start:.1f}s")
     labels = {"scenario": cell.scenario, "mode": cell.mode, "dp": cell.dp, "seed": cell.seed}

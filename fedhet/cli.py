@@ -8,8 +8,11 @@ workflow's rules call.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
+
+from tqdm import tqdm
 
 from fedhet import setup_logging
 from fedhet.cell import run_cell
@@ -46,15 +49,43 @@ def prepare_inputs(config: dict, cell: Cell, out: Path) -> tuple[Path, Path]:
     return partitions, external
 
 
+@contextlib.contextmanager
+def progress_bar(enabled: bool):
+    """A tqdm bar over rounds (one bar per training run of the mode) when in a terminal."""
+    if not enabled:
+        yield None
+        return
+    bars: dict[str, tqdm] = {}
+
+    def update(label: str, done: int, total: int) -> None:
+        bar = bars.get(label) or bars.setdefault(label, tqdm(total=total, desc=label, unit="round", leave=True))
+        bar.update(done - bar.n)
+
+    try:
+        yield update
+    finally:
+        for bar in bars.values():
+            bar.close()
+
+
 def cmd_cell(args: argparse.Namespace) -> None:
     config = load_config(args.config)
     cell = Cell(core_scenario(config).key(), args.mode, args.seed)
     out = Path(args.out)
-    setup_logging(out / "cell.log")
+    interactive = sys.stderr.isatty()  # a progress bar replaces the per-round log lines on screen
+    setup_logging(out / "cell.log", console=not interactive)
     partitions, external = prepare_inputs(config, cell, out)
-    metrics = run_cell(
-        config, cell, partitions, external, out / "metrics.parquet", out / "rounds.parquet", threads=args.threads
-    )
+    with progress_bar(enabled=interactive) as progress:
+        metrics = run_cell(
+            config,
+            cell,
+            partitions,
+            external,
+            out / "metrics.parquet",
+            out / "rounds.parquet",
+            threads=args.threads,
+            progress=progress,
+        )
     own = metrics[metrics["hospital_type"] != "external"]
     print(own.pivot_table(index="hospital", columns="metric", values="value").round(4).to_string())
 

@@ -77,6 +77,9 @@ class Scenario:
         """Hospital names (``large_1``, ``small_1`` … ``small_4``) with their group."""
         return [(f"{g.type}_{i + 1}", g) for g in self.groups for i in range(g.count)]
 
+    def hospitals_by_type(self) -> list[tuple[str, str]]:
+        return [(name, group.type) for name, group in self.hospitals()]
+
     def hospital_names(self) -> list[str]:
         return [name for name, _ in self.hospitals()]
 

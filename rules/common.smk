@@ -27,6 +27,10 @@ def cell_metrics(cells):
     return [f"{cell.directory(RESULTS)}/metrics.parquet" for cell in cells]
 
 
+def cell_rounds(cells):
+    return [f"{cell.directory(RESULTS)}/rounds.parquet" for cell in cells]
+
+
 def cell_benchmarks(cells):
     return [
         f"{RESULTS}/benchmarks/train_cell/{c.scenario}/{c.mode}/{c.dp}/seed{c.seed}.tsv"
@@ -48,4 +52,5 @@ def all_outputs():
         ],
         f"{RESULTS}/fig1.svg",
         f"{RESULTS}/tables/runtime.csv",
+        f"{RESULTS}/tables/budget.csv",
     ]

@@ -101,3 +101,26 @@ rule runtime:
         runtime=5,
     script:
         "../scripts/runtime.py"
+
+
+rule budget:
+    input:
+        cell_rounds(CORE_CELLS),
+    output:
+        csv=report(
+            f"{RESULTS}/tables/budget.csv",
+            caption="../report/budget.rst",
+            category="Tables",
+        ),
+        md=f"{RESULTS}/tables/budget.md",
+    log:
+        f"{RESULTS}/logs/budget.log",
+    threads: 1
+    localrule: True
+    resources:
+        mem_mb=1024,
+        runtime=5,
+    conda:
+        "../envs/fedhet.yaml"
+    script:
+        "../scripts/budget.py"
