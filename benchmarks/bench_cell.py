@@ -6,6 +6,8 @@ achieved training GFLOP/s as a fraction of the measured peak.
 
     python benchmarks/bench_cell.py --config config/config.yaml --threads 2 \
         --out benchmarks/results/cell_nodp.json
+    # and the same cell with DP-SGD at every hospital, timed in the same run:
+    python benchmarks/bench_cell.py --dp all-eps1-delta1e-05-clip1 --out benchmarks/results/cell_dp.json
 
 Needs the FashionMNIST files: set FEDHET_DATA_MIRROR or config data.mirror.
 """
@@ -27,6 +29,7 @@ from fedhet.config import Cell, core_scenario, load_config, model_spec, train_sp
 from fedhet.federated import Site, run_mode
 from fedhet.model import train_flops_per_image
 from fedhet.partition import Scenario, read_hospital
+from fedhet.privacy import DPSpec, private_hospitals
 
 
 def matmul_peak(threads: int, n: int = 2048, repeats: int = 20) -> float:
@@ -43,14 +46,26 @@ def matmul_peak(threads: int, n: int = 2048, repeats: int = 20) -> float:
     return best
 
 
-def run_federated_cell(config: dict, seed: int, threads: int, work: Path) -> dict:
+def run_federated_cell(config: dict, seed: int, threads: int, work: Path, dp_key: str = "nodp") -> dict:
     torch.set_num_threads(threads)
-    cell = Cell(core_scenario(config).key(), "federated", seed)
+    cell = Cell(core_scenario(config).key(), "federated", seed, dp_key)
     partitions, _ = prepare_inputs(config, cell, work)
     mspec, tspec = model_spec(config), train_spec(config)
     scenario = Scenario.parse(cell.scenario)
+    dp = DPSpec.parse(dp_key, **config["privacy"])
+    private = private_hospitals(dp, dict(scenario.hospitals_by_type()))
     sites = [
-        Site(Client(read_hospital(partitions / f"{name}.parquet", name), mspec, tspec, seed, i), group.type)
+        Site(
+            Client(
+                read_hospital(partitions / f"{name}.parquet", name),
+                mspec,
+                tspec,
+                seed,
+                i,
+                dp=dp if name in private else None,
+            ),
+            group.type,
+        )
         for i, (name, group) in enumerate(scenario.hospitals())
     ]
     start = time.perf_counter()
@@ -78,19 +93,25 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/cell_nodp.json"))
+    parser.add_argument("--dp", default=None, help="also time this DP key (e.g. all-eps1-delta1e-05-clip1)")
     args = parser.parse_args()
     config = load_config(args.config)
     peak = matmul_peak(args.threads)
     with tempfile.TemporaryDirectory() as work:
         cell = run_federated_cell(config, args.seed, args.threads, Path(work))
+        dp_cell = run_federated_cell(config, args.seed, args.threads, Path(work), args.dp) if args.dp else None
     report = {
         "machine": {"processor": platform.processor() or platform.machine(), "threads": args.threads},
         "torch": torch.__version__,
         "matmul_peak_gflops": peak,
         **cell,
         "fraction_of_peak": cell["train_gflops"] / peak,
-        "config": {"model": config["model"], "training": config["training"]},
+        "config": {"model": config["model"], "training": config["training"], "privacy": config["privacy"]},
     }
+    if dp_cell is not None:
+        report["dp"] = dp_cell
+        report["dp_over_nodp_train_seconds"] = dp_cell["train_seconds"] / cell["train_seconds"]
+        report["dp_over_nodp_wall_seconds"] = dp_cell["wall_seconds"] / cell["wall_seconds"]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

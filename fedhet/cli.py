@@ -70,7 +70,7 @@ def progress_bar(enabled: bool):
 
 def cmd_cell(args: argparse.Namespace) -> None:
     config = load_config(args.config)
-    cell = Cell(core_scenario(config).key(), args.mode, args.seed)
+    cell = Cell(core_scenario(config).key(), args.mode, args.seed, args.dp)
     out = Path(args.out)
     interactive = sys.stderr.isatty()  # a progress bar replaces the per-round log lines on screen
     setup_logging(out / "cell.log", console=not interactive)
@@ -84,6 +84,7 @@ def cmd_cell(args: argparse.Namespace) -> None:
             out / "metrics.parquet",
             out / "rounds.parquet",
             threads=args.threads,
+            privacy_out=out / "privacy.parquet",
             progress=progress,
         )
     own = metrics[metrics["hospital_type"] != "external"]
@@ -99,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     cell.add_argument("--seed", type=int, default=0)
     cell.add_argument("--out", type=Path, required=True)
     cell.add_argument("--threads", type=int, default=2)
+    cell.add_argument(
+        "--dp", default="nodp", help="DP key, e.g. all-eps1-delta1e-05-clip1 (placement-eps-delta-clip) or nodp"
+    )
     cell.set_defaults(func=cmd_cell)
     return parser
 
@@ -107,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ConfigError, DataError, PartitionError) as err:
+    except (ConfigError, DataError, PartitionError, ValueError) as err:
         print(f"fedhet: error: {err}", file=sys.stderr)
         return 2
     return 0

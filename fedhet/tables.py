@@ -175,3 +175,20 @@ def budget_markdown(budget: pd.DataFrame) -> str:
     wide["column"] = wide["mode"].map(MODE_LABELS) + " " + wide["metric"]
     table = wide.pivot_table(index="round", columns="column", values="cell", aggfunc="first").reset_index()
     return markdown(table)
+
+
+class PrivacyBudgetError(RuntimeError):
+    """A hospital spent more ε than its target."""
+
+
+def check_privacy_budgets(table: pd.DataFrame, slack: float = 1e-9) -> None:
+    """Raise naming every (cell, hospital) whose spent ε exceeds its target."""
+    private = table[table["private"].astype(bool)]
+    over = private[private["epsilon_spent"] > private["epsilon_target"] * (1 + slack)]
+    if len(over):
+        lines = [
+            f"{r.scenario}/{r.mode}/{r.dp}/seed{r.seed} {r.hospital}: spent ε {r.epsilon_spent:.6g} > target "
+            f"{r.epsilon_target:.6g}"
+            for r in over.itertuples()
+        ]
+        raise PrivacyBudgetError("privacy budget exceeded:\n" + "\n".join(lines))

@@ -27,6 +27,10 @@ def cell_metrics(cells):
     return [f"{cell.directory(RESULTS)}/metrics.parquet" for cell in cells]
 
 
+def cell_privacy(cells):
+    return [f"{cell.directory(RESULTS)}/privacy.parquet" for cell in cells]
+
+
 def cell_rounds(cells):
     return [f"{cell.directory(RESULTS)}/rounds.parquet" for cell in cells]
 
@@ -53,4 +57,5 @@ def all_outputs():
         f"{RESULTS}/fig1.svg",
         f"{RESULTS}/tables/runtime.csv",
         f"{RESULTS}/tables/budget.csv",
+        f"{RESULTS}/tables/privacy.csv",
     ]

@@ -115,12 +115,34 @@ rule budget:
         md=f"{RESULTS}/tables/budget.md",
     log:
         f"{RESULTS}/logs/budget.log",
-    threads: 1
     localrule: True
+    conda:
+        "../envs/fedhet.yaml"
+    threads: 1
     resources:
         mem_mb=1024,
         runtime=5,
-    conda:
-        "../envs/fedhet.yaml"
     script:
         "../scripts/budget.py"
+
+
+rule privacy:
+    input:
+        cell_privacy(CORE_CELLS),
+    output:
+        report(
+            f"{RESULTS}/tables/privacy.csv",
+            caption="../report/privacy.rst",
+            category="Tables",
+        ),
+    log:
+        f"{RESULTS}/logs/privacy.log",
+    localrule: True
+    conda:
+        "../envs/fedhet.yaml"
+    threads: 1
+    resources:
+        mem_mb=1024,
+        runtime=5,
+    script:
+        "../scripts/privacy.py"

@@ -5,6 +5,7 @@ rule train_cell:
     output:
         metrics=f"{RESULTS}/cells/{{scenario}}/{{mode}}/{{dp}}/seed{{seed}}/metrics.parquet",
         rounds=f"{RESULTS}/cells/{{scenario}}/{{mode}}/{{dp}}/seed{{seed}}/rounds.parquet",
+        privacy=f"{RESULTS}/cells/{{scenario}}/{{mode}}/{{dp}}/seed{{seed}}/privacy.parquet",
     log:
         f"{RESULTS}/logs/train_cell/{{scenario}}/{{mode}}/{{dp}}/seed{{seed}}.log",
     benchmark:
@@ -20,5 +21,6 @@ rule train_cell:
         model=config["model"],
         training=config["training"],
         evaluation=config["evaluation"],
+        privacy=config["privacy"],
     script:
         "../scripts/train_cell.py"

@@ -4,7 +4,7 @@ from fedhet.config import Cell
 
 setup_logging(snakemake.log[0])
 w = snakemake.wildcards
-config = {k: snakemake.params[k] for k in ("model", "training", "evaluation")}
+config = {k: snakemake.params[k] for k in ("model", "training", "evaluation", "privacy")}
 run_cell(
     config,
     Cell(w.scenario, w.mode, int(w.seed), w.dp),
@@ -13,4 +13,5 @@ run_cell(
     snakemake.output.metrics,
     snakemake.output.rounds,
     threads=snakemake.threads,
+    privacy_out=snakemake.output.privacy,
 )

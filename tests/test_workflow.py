@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 def copy_workflow(dest: Path) -> Path:
-    for name in ("Snakefile", "rules", "scripts", "config"):
+    for name in ("Snakefile", "rules", "scripts", "config", "envs", "report"):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / name)
     return dest
@@ -78,6 +78,17 @@ def test_quick_dag_builds_every_output(built):
     for rule in ("fetch_data", "external_test", "partition", "train_cell", "aggregate", "core_tables", "fig1"):
         assert any(log.startswith(rule) for log in logs), rule
     assert len(list((results / "benchmarks").rglob("*.tsv"))) == 6
+    privacy = pd.read_csv(results / "tables" / "privacy.csv")
+    assert len(privacy) == 6 * 5 and not privacy["private"].any()  # 6 cells × 5 hospitals, no DP
+
+
+def test_report_holds_every_figure_and_table_with_captions(built, fashion_mirror):
+    snakemake(built, "--report", "results/report.html", mirror=fashion_mirror)
+    html = (built / "results" / "report.html").read_text()
+    for name in ("fig1.svg", "table1.csv", "table2.csv", "table3.csv", "runtime.csv", "budget.csv", "privacy.csv"):
+        assert name in html, name
+    # captions are rendered with the config that produced the outputs
+    assert "Figure 1: mean AUROC" in html and "Config: 2 rounds" in html
 
 
 def test_nothing_to_do_after_a_full_build(built, fashion_mirror):

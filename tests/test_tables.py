@@ -1,0 +1,69 @@
+import math
+
+import pandas as pd
+import pytest
+
+from fedhet.tables import PrivacyBudgetError, budget_table, check_privacy_budgets, comparison_table, group_mean
+
+SCENARIO = "large1x100r0.5-small2x50r0.1"
+
+
+def privacy_rows(spent: float) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "scenario": [SCENARIO] * 2,
+            "mode": ["federated"] * 2,
+            "dp": ["all-eps1-delta1e-05-clip1"] * 2,
+            "seed": [0, 0],
+            "hospital": ["large_1", "small_1"],
+            "private": [False, True],
+            "epsilon_target": [math.nan, 1.0],
+            "epsilon_spent": [math.nan, spent],
+        }
+    )
+
+
+def test_privacy_budget_check():
+    check_privacy_budgets(privacy_rows(0.999))  # within budget; the non-private NaN row is ignored
+    with pytest.raises(PrivacyBudgetError, match=r"seed0 small_1: spent ε 1.02 > target 1"):
+        check_privacy_budgets(privacy_rows(1.02))
+
+
+def metric_rows(mode: str, seed: int, values: dict[str, float]) -> list[dict]:
+    types = {"large_1": "large", "small_1": "small", "small_2": "small"}
+    return [
+        {"scenario": SCENARIO, "mode": mode, "dp": "nodp", "seed": seed, "hospital": h, "hospital_type": types[h]}
+        | {"metric": "auroc", "value": v}
+        for h, v in values.items()
+    ]
+
+
+def test_small_mean_then_seed_interval():
+    rows = metric_rows("federated", 0, {"large_1": 0.5, "small_1": 0.8, "small_2": 1.0})
+    rows += metric_rows("federated", 1, {"large_1": 0.5, "small_1": 0.6, "small_2": 0.8})
+    metrics = pd.DataFrame(rows)
+    per_seed = group_mean(metrics, "small").set_index("seed")["value"]
+    assert per_seed.to_dict() == pytest.approx({0: 0.9, 1: 0.7})
+    table = comparison_table(metrics, ("federated", "local")).set_index("metric")
+    assert table.loc["auroc", "federated_mean"] == pytest.approx(0.8)
+    # two seeds, sd 0.1414: half-width t(0.975, 1) · sd / √2 = 12.7062 · 0.1
+    assert table.loc["auroc", "federated_ci_high"] - 0.8 == pytest.approx(1.270620, rel=1e-5)
+    assert table.loc["auroc", "federated_study"] == 0.993
+    assert math.isnan(table.loc["auroc", "local_mean"])
+
+
+def test_budget_table_averages_small_hospitals_per_round():
+    values = {1: {"small_1": 0.2, "small_2": 0.4, "large_1": 0.9}, 2: {"small_1": 0.6, "small_2": 0.8, "large_1": 1.0}}
+    rounds = pd.DataFrame(
+        [
+            {"scenario": SCENARIO, "mode": "federated", "dp": "nodp", "seed": seed, "model": "global", "round": r}
+            | {"hospital": h, "quantity": "recall", "value": v + 0.1 * seed}
+            for seed in (0, 1)
+            for r, by_hospital in values.items()
+            for h, v in by_hospital.items()
+        ]
+    )
+    budget = budget_table(rounds).set_index("round")
+    # per seed: mean of the two small hospitals (the large one left out), then mean over seeds
+    assert budget.loc[1, "mean"] == pytest.approx(0.35) and budget.loc[2, "mean"] == pytest.approx(0.75)
+    assert (budget["n"] == 2).all()
