@@ -3,7 +3,10 @@ each of them, with and without differential privacy."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 __version__ = "0.1.0"
@@ -23,3 +26,17 @@ def setup_logging(path: str | Path | None = None, console: bool = True) -> loggi
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         logger.addHandler(handler)
     return logger
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path`` to write to; rename it into place only if the
+    block succeeds, so a failed job never leaves a half-written output behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from fedhet import atomic_output
 from fedhet.client import Client
 from fedhet.config import Cell, model_spec, train_spec
 from fedhet.federated import Site, run_mode
@@ -26,11 +26,8 @@ log = logging.getLogger("fedhet")
 
 
 def write_parquet_atomic(df: pd.DataFrame, path: Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        df.to_parquet(tmp, index=False)
 
 
 def run_cell(

@@ -6,13 +6,13 @@ same results always give the same bytes.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import altair as alt
 import pandas as pd
 import vl_convert as vlc
 
+from fedhet import atomic_output
 from fedhet.tables import MODE_LABELS, STUDY, seed_summary
 
 
@@ -54,9 +54,6 @@ def fig1_chart(data: pd.DataFrame, spec: dict) -> alt.Chart:
 
 
 def save_svg(chart: alt.Chart, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     svg = vlc.vegalite_to_svg(chart.to_json())
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(svg)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        tmp.write_text(svg)

@@ -18,6 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fedhet import atomic_output
+
 
 class PartitionError(ValueError):
     """A requested partition cannot be drawn from the pool."""
@@ -186,11 +188,9 @@ def images_table(
 
 def write_external(path: Path, images: np.ndarray, labels: np.ndarray, binary: np.ndarray) -> None:
     """The dataset's official test set, in the hospital file format (all rows ``test``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(images_table(images, labels, binary, ["test"] * len(labels), np.arange(len(labels))), tmp)
-    os.replace(tmp, path)
+    table = images_table(images, labels, binary, ["test"] * len(labels), np.arange(len(labels)))
+    with atomic_output(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 @dataclass(frozen=True)

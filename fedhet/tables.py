@@ -7,11 +7,11 @@ study's published numbers, and Tables 1–3 (CSV for machines, Markdown for peop
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
 
+from fedhet import atomic_output
 from fedhet.metrics import summarise
 from fedhet.partition import Scenario
 
@@ -61,12 +61,9 @@ def comparison_table(metrics: pd.DataFrame, modes: tuple[str, str]) -> pd.DataFr
     for metric in HEADLINE_METRICS:
         row = {"metric": metric}
         for mode in modes:
-            mean, lo, hi, n = (
-                summary.loc[(mode, metric), c] if (mode, metric) in summary.index else float("nan")
-                for c in ("mean", "ci_low", "ci_high", "n")
-            )
-            row[f"{mode}_mean"], row[f"{mode}_ci_low"], row[f"{mode}_ci_high"] = mean, lo, hi
-            row[f"{mode}_seeds"] = n
+            found = (mode, metric) in summary.index
+            for column, name in (("mean", "mean"), ("ci_low", "ci_low"), ("ci_high", "ci_high"), ("n", "seeds")):
+                row[f"{mode}_{name}"] = summary.loc[(mode, metric), column] if found else float("nan")
             row[f"{mode}_study"] = STUDY[mode].get(metric, float("nan"))
         rows.append(row)
     return pd.DataFrame(rows)
@@ -118,11 +115,8 @@ def markdown(df: pd.DataFrame, float_format: str = "{:.3f}") -> str:
 
 
 def write_text_atomic(text: str, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        tmp.write_text(text)
 
 
 def write_csv_atomic(df: pd.DataFrame, path: str | Path) -> None:
