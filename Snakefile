@@ -22,6 +22,7 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/report.smk"
+include: "rules/experiments.smk"
 
 
 rule all:

@@ -29,7 +29,8 @@ from fedhet.config import Cell, core_scenario, load_config, model_spec, train_sp
 from fedhet.federated import Site, run_mode
 from fedhet.model import train_flops_per_image
 from fedhet.partition import Scenario, read_hospital
-from fedhet.privacy import DPSpec, private_hospitals
+from fedhet.privacy import private_hospitals
+from fedhet.specs import DPSpec
 
 
 def matmul_peak(threads: int, n: int = 2048, repeats: int = 20) -> float:

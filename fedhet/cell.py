@@ -1,7 +1,7 @@
 """One grid cell end to end: load its partitions, train per mode, write tidy outputs.
 
 Both the Snakemake training rule and ``fedhet cell`` call ``run_cell``. The cell's ``dp`` key
-(``fedhet.privacy.DPSpec.key``) says which hospitals train with DP-SGD.
+(``fedhet.specs.DPSpec.key``) says which hospitals train with DP-SGD.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from fedhet.client import Client
 from fedhet.config import Cell, model_spec, train_spec
 from fedhet.federated import Site, run_mode
 from fedhet.partition import Scenario, read_hospital
-from fedhet.privacy import DPSpec, privacy_table, private_hospitals, validate_dp
+from fedhet.privacy import privacy_table, private_hospitals, validate_dp
+from fedhet.specs import DPSpec
 
 log = logging.getLogger("fedhet")
 

@@ -18,8 +18,8 @@ from torch import nn
 from fedhet.metrics import binary_metrics
 from fedhet.model import build_model, predict_proba, to_tensor
 from fedhet.partition import HospitalData
-from fedhet.privacy import DPSpec, PrivacyRecord, PrivateTrainer
-from fedhet.specs import ModelSpec, TrainSpec
+from fedhet.privacy import PrivacyRecord, PrivateTrainer
+from fedhet.specs import DPSpec, ModelSpec, TrainSpec
 
 State = dict[str, torch.Tensor]
 

@@ -33,6 +33,10 @@ class DatasetSpec:
     base_url: str
     files: dict[str, str]  # file name -> MD5 of the file as distributed
     reader: str  # key into READERS
+    # Images per original class in the pool hospitals draw from, as distributed. Known up
+    # front so that an infeasible grid is rejected when the workflow is built, before any
+    # download; ``tests/test_data.py`` checks them against the files.
+    pool_class_counts: dict[int, int]
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ FASHION_MNIST = DatasetSpec(
         "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
     },
     reader="idx",
+    pool_class_counts={c: 6000 for c in range(10)},
 )
 
 PNEUMONIA_MNIST = DatasetSpec(
@@ -62,6 +67,7 @@ PNEUMONIA_MNIST = DatasetSpec(
     base_url="https://zenodo.org/records/10519652/files/",
     files={"pneumoniamnist.npz": "28209eda62fecd6e6a2d98b1501bb15f"},
     reader="medmnist",
+    pool_class_counts={0: 1349, 1: 3883},  # train + val
 )
 
 DATASETS = {spec.name: spec for spec in (FASHION_MNIST, PNEUMONIA_MNIST)}
@@ -72,6 +78,12 @@ def dataset_spec(name: str) -> DatasetSpec:
         return DATASETS[name]
     except KeyError:
         raise DataError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}") from None
+
+
+def pool_counts(spec: DatasetSpec, abnormal_classes: list[int]) -> tuple[int, int]:
+    """(abnormal, normal) images in the pool under the given relabelling."""
+    abnormal = sum(n for c, n in spec.pool_class_counts.items() if c in abnormal_classes)
+    return abnormal, sum(spec.pool_class_counts.values()) - abnormal
 
 
 def md5sum(path: Path) -> str:

@@ -60,7 +60,9 @@ def _fit(
         on_round(r, state, updates)
         elapsed = time.perf_counter() - start
         eta = elapsed / r * (spec.rounds - r)
-        mean_loss = np.mean([u.loss for _, u in updates])
+        # Private hospitals keep their loss (NaN): average what the others report.
+        losses = [u.loss for _, u in updates if not np.isnan(u.loss)]
+        mean_loss = np.mean(losses) if losses else np.nan
         log.info(f"{label} round {r}/{spec.rounds} loss {mean_loss:.4f} elapsed {elapsed:.1f}s ETA {eta:.1f}s")
         if progress is not None:
             progress(label, r, spec.rounds)

@@ -9,11 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import altair as alt
+import numpy as np
 import pandas as pd
 import vl_convert as vlc
 
 from fedhet import atomic_output
-from fedhet.tables import MODE_LABELS, STUDY, seed_summary
+from fedhet.experiments import PRIVACY_FIGURES, SWEEP_FIGURES, PrivacyFigure, SweepFigure
+from fedhet.metrics import summarise
+from fedhet.specs import DPSpec
+from fedhet.sweeps import sweep_summary
+from fedhet.tables import MODE_LABELS, STUDY, group_mean, seed_summary
 
 
 def fig1_data(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -57,3 +62,163 @@ def save_svg(chart: alt.Chart, path: str | Path) -> None:
     svg = vlc.vegalite_to_svg(chart.to_json())
     with atomic_output(path) as tmp:
         tmp.write_text(svg)
+
+
+METRIC_LABELS = {"recall": "recall", "precision": "precision", "auroc": "AUROC", "specificity": "specificity"}
+
+
+def sweep_figure_data(metrics: pd.DataFrame, figure: SweepFigure) -> pd.DataFrame:
+    """A sweep figure's plotted data: one row per panel, curve and x, mean and 95% CI over
+    seeds, with the panel's title."""
+    data = sweep_summary(metrics, figure.x, figure.facet, figure.metrics)
+    data = data.rename(columns={figure.x: "x"})
+    if figure.facet == "metric":
+        order = {m: i for i, m in enumerate(figure.metrics)}
+        data["panel_index"] = data["metric"].map(order)
+        data["panel"] = [
+            f"({'abcdefgh'[i]}) {METRIC_LABELS[m]}" for i, m in zip(data["panel_index"], data["metric"], strict=True)
+        ]
+    else:
+        values = sorted(data[figure.facet].unique())
+        data["panel_index"] = data[figure.facet].map({v: i for i, v in enumerate(values)})
+        what = figure.facet.split(".")[0]
+        data["panel"] = [
+            f"({'abcdefgh'[i]}) {what} hospitals at {v:.0%} abnormal"
+            for i, v in zip(data["panel_index"], data[figure.facet], strict=True)
+        ]
+    data.insert(0, "figure", figure.number)
+    return data.sort_values(["metric", "panel_index", "curve", "x"], kind="stable").reset_index(drop=True)
+
+
+def sweep_chart(data: pd.DataFrame, figure: SweepFigure, spec: dict) -> alt.Chart:
+    """Mean curves with 95% bands, one panel per facet value; a row per metric (or, when the
+    panels are the metrics, all in one row)."""
+    x_what = figure.x.split(".")[0]
+    x_scale = alt.Scale(domain=[float(data["x"].min()), float(data["x"].max())], nice=False)
+    x = alt.X("x:Q", title=f"{x_what} hospital's abnormal ratio", axis=alt.Axis(format="%"), scale=x_scale)
+    line_color = alt.Color("curve:N", title=None, legend=alt.Legend(orient="bottom", symbolType="stroke"))
+    band_fill = alt.Fill("curve:N", legend=None)  # same palette and order as the lines
+    rows = []
+    for metric in figure.metrics:
+        subset = data[data["metric"] == metric]
+        low = max(0.0, float(np.nanmin(subset[["ci_low", "mean"]].to_numpy())) - 0.02)
+        high = min(1.0, float(np.nanmax(subset[["ci_high", "mean"]].to_numpy())) + 0.02)
+        scale = alt.Scale(domain=[low, high], zero=False)
+        panels = []
+        for index in sorted(subset["panel_index"].unique()):
+            panel = subset[subset["panel_index"] == index]
+            base = alt.Chart(panel).encode(x=x)
+            band = base.mark_area(opacity=0.2, clip=True).encode(
+                y=alt.Y("ci_low:Q", scale=scale), y2="ci_high:Q", fill=band_fill
+            )
+            line = base.mark_line(point=True, clip=True).encode(
+                y=alt.Y("mean:Q", title=METRIC_LABELS[metric], scale=scale),
+                color=line_color,
+                tooltip=["curve", "x", "mean", "ci_low", "ci_high", "n"],
+            )
+            panels.append(
+                (band + line).properties(width=spec["width"], height=spec["height"], title=panel["panel"].iloc[0])
+            )
+        rows.append(panels)
+    if figure.facet == "metric":
+        rows = [[panel for row in rows for panel in row]]
+    chart = alt.vconcat(*[alt.hconcat(*row) for row in rows]).properties(
+        title=alt.TitleParams(figure.title, subtitle="line: mean over seeds; band: 95% CI over seeds")
+    )
+    return style(chart, spec).configure_title(fontSize=spec["font_size"] + 2)
+
+
+PLACEMENT_LABELS = {"all": "DP at every hospital", "small_only": "DP at small hospitals only", "large_only": "DP"}
+GROUP_LABELS = {"small": "small hospitals (mean)", "large": "large hospital"}
+
+
+def curve_label(mode: str, placement: str) -> str:
+    if placement == "none":
+        return f"{MODE_LABELS[mode]}, no DP"
+    if mode == "large_only":
+        return "large only, DP"
+    return f"{MODE_LABELS[mode]}, {PLACEMENT_LABELS[placement]}"
+
+
+def privacy_figure_data(metrics: pd.DataFrame, figure: PrivacyFigure) -> pd.DataFrame:
+    """Per curve (mode and DP placement), evaluated group (small mean, large) and metric:
+    mean and 95% CI over seeds at each ε. No-DP reference rows have no ε."""
+    points = pd.concat([group_mean(metrics, t) for t in GROUP_LABELS], ignore_index=True)
+    points = points[points["metric"].isin(figure.metrics)].copy()
+    specs = {key: DPSpec.parse(key) for key in points["dp"].unique()}
+    points["placement"] = points["dp"].map(lambda k: specs[k].placement)
+    points["epsilon"] = points["dp"].map(lambda k: specs[k].epsilon if specs[k].enabled else np.nan)
+    wanted = set(figure.curves) | {(mode, "none") for mode in figure.references}
+    points = points[[(m, p) in wanted for m, p in zip(points["mode"], points["placement"], strict=True)]]
+    data = summarise(points, ["mode", "placement", "hospital_type", "metric", "epsilon"])
+    data["curve"] = [curve_label(m, p) for m, p in zip(data["mode"], data["placement"], strict=True)]
+    data["reference"] = data["placement"] == "none"
+    data["group"] = data["hospital_type"].map(GROUP_LABELS)
+    data.insert(0, "figure", figure.number)
+    return data.sort_values(["metric", "hospital_type", "reference", "curve", "epsilon"], kind="stable").reset_index(
+        drop=True
+    )
+
+
+def privacy_chart(data: pd.DataFrame, figure: PrivacyFigure, spec: dict) -> alt.Chart:
+    """Metrics against ε (log axis): DP curves with 95% bands, no-DP references dashed."""
+    eps = data.loc[~data["reference"], "epsilon"]
+    low_eps, high_eps = float(eps.min()), float(eps.max())
+    # A reference is one value per seed set: drawn flat across the ε range.
+    flat = data[data["reference"]]
+    plotted = pd.concat(
+        [data[~data["reference"]], flat.assign(epsilon=low_eps), flat.assign(epsilon=high_eps)], ignore_index=True
+    )
+    x = alt.X(
+        "epsilon:Q",
+        title="ε (per hospital, whole training; δ = 1e-5)",
+        scale=alt.Scale(type="log", domain=[low_eps, high_eps], nice=False),
+        axis=alt.Axis(values=sorted(eps.unique()), format="~g"),
+    )
+    line_color = alt.Color(
+        "curve:N", title=None, legend=alt.Legend(orient="bottom", symbolType="stroke", columns=2, labelLimit=400)
+    )
+    dash = alt.StrokeDash("reference:N", legend=None, scale=alt.Scale(domain=[False, True], range=[[1, 0], [5, 4]]))
+    rows = []
+    for row, metric in enumerate(figure.metrics):
+        subset = plotted[plotted["metric"] == metric]
+        low = max(0.0, float(np.nanmin(subset[["ci_low", "mean"]].to_numpy())) - 0.02)
+        high = min(1.0, float(np.nanmax(subset[["ci_high", "mean"]].to_numpy())) + 0.02)
+        scale = alt.Scale(domain=[low, high], zero=False)
+        panels = []
+        for col, group in enumerate(GROUP_LABELS.values()):
+            panel = subset[subset["group"] == group]
+            base = alt.Chart(panel).encode(x=x, detail="curve:N")
+            band = base.mark_area(opacity=0.15, clip=True).encode(
+                y=alt.Y("ci_low:Q", scale=scale), y2="ci_high:Q", fill=alt.Fill("curve:N", legend=None)
+            )
+            line = base.mark_line(point=True, clip=True).encode(
+                y=alt.Y("mean:Q", title=METRIC_LABELS[metric], scale=scale),
+                color=line_color,
+                strokeDash=dash,
+                tooltip=["curve", "epsilon", "mean", "ci_low", "ci_high", "n"],
+            )
+            letter = "abcdefgh"[row * len(GROUP_LABELS) + col]
+            title = f"({letter}) {METRIC_LABELS[metric]}, {group}"
+            panels.append((band + line).properties(width=spec["width"], height=spec["height"], title=title))
+        rows.append(alt.hconcat(*panels))
+    chart = alt.vconcat(*rows).properties(
+        title=alt.TitleParams(
+            figure.title,
+            subtitle="line: mean over seeds; band: 95% CI over seeds; dashed: the same training without DP",
+        )
+    )
+    return style(chart, spec).configure_title(fontSize=spec["font_size"] + 2)
+
+
+def figure_data(metrics: pd.DataFrame, number: int) -> pd.DataFrame:
+    """The plotted data of Figure ``number`` (2–7)."""
+    if number in PRIVACY_FIGURES:
+        return privacy_figure_data(metrics, PRIVACY_FIGURES[number])
+    return sweep_figure_data(metrics, SWEEP_FIGURES[number])
+
+
+def figure_chart(data: pd.DataFrame, number: int, spec: dict) -> alt.Chart:
+    if number in PRIVACY_FIGURES:
+        return privacy_chart(data, PRIVACY_FIGURES[number], spec)
+    return sweep_chart(data, SWEEP_FIGURES[number], spec)

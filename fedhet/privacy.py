@@ -16,7 +16,6 @@ import contextlib
 import functools
 import logging
 import math
-import re
 import warnings
 from dataclasses import asdict, dataclass, fields
 
@@ -30,14 +29,10 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from fedhet.specs import ACCOUNTANTS, DPSpec, check_spec
+
 State = dict[str, torch.Tensor]
 
-PLACEMENTS = ("none", "all", "small_only", "large_only")
-ACCOUNTANTS = ("prv", "rdp")
-# How Opacus computes per-sample gradients. "hooks" measured fastest on our CNN on 2 CPU
-# threads; "ew" (expanded weights) and "functorch" were 2–6× slower.
-GRAD_SAMPLE_MODES = ("hooks", "ew", "functorch")
-DEFAULT_GRAD_SAMPLE_MODE = "hooks"
 # Opacus' default RDP orders stop at 63, which cannot certify ε below ~0.1 at δ = 1e-5;
 # the larger orders (as in Google's dp-accounting) make small budgets reachable.
 RDP_ORDERS = tuple([1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64)) + [64, 96, 128, 192, 256, 512, 1024])
@@ -52,77 +47,11 @@ SIGMA_RANGE = (0.1, 1e6)
 log = logging.getLogger("fedhet")
 
 
-@dataclass(frozen=True)
-class DPSpec:
-    """Where DP-SGD applies and with which guarantee: (ε, δ) per private hospital."""
-
-    placement: str = "none"
-    epsilon: float = math.inf
-    delta: float = 1e-5
-    max_grad_norm: float = 1.0
-    accountant: str = "prv"
-    # An implementation choice, not part of the guarantee: left out of the key.
-    grad_sample_mode: str = DEFAULT_GRAD_SAMPLE_MODE
-
-    @property
-    def enabled(self) -> bool:
-        return self.placement != "none"
-
-    def key(self) -> str:
-        """Canonical path component: ``nodp`` or e.g. ``all-eps1-delta1e-05-clip1``."""
-        if not self.enabled:
-            return "nodp"
-        key = f"{self.placement}-eps{self.epsilon:g}-delta{self.delta:g}-clip{self.max_grad_norm:g}"
-        return key if self.accountant == "prv" else f"{key}-{self.accountant}"
-
-    @classmethod
-    def parse(cls, key: str, **options) -> DPSpec:
-        """Inverse of ``key``; ``options`` set fields the key leaves out (``grad_sample_mode``)."""
-        if key == "nodp":
-            return cls(**options)
-        match = _DP_KEY.fullmatch(key)
-        if not match:
-            raise ValueError(f"dp key {key!r}: expected 'nodp' or <placement>-eps<ε>-delta<δ>-clip<C>[-rdp]")
-        return cls(
-            placement=match["placement"],
-            epsilon=float(match["eps"]),
-            delta=float(match["delta"]),
-            max_grad_norm=float(match["clip"]),
-            accountant=match["accountant"] or "prv",
-            **options,
-        )
-
-
-_NUMBER = r"[0-9.]+(?:e[+-]?[0-9]+)?|inf"
-_DP_KEY = re.compile(
-    rf"(?P<placement>[a-z_]+)-eps(?P<eps>{_NUMBER})-delta(?P<delta>{_NUMBER})-clip(?P<clip>{_NUMBER})"
-    r"(?:-(?P<accountant>[a-z]+))?"
-)
-
-
 def private_hospitals(spec: DPSpec, hospital_types: dict[str, str]) -> set[str]:
     """Names of the hospitals that train with DP-SGD under ``spec.placement``."""
     check_spec(spec)
     wanted = {"none": (), "small_only": ("small",), "large_only": ("large",)}.get(spec.placement)
     return {name for name, kind in hospital_types.items() if wanted is None or kind in wanted}
-
-
-def check_spec(spec: DPSpec) -> None:
-    """Raise ``ValueError`` naming the offending value of an impossible spec."""
-    if spec.placement not in PLACEMENTS:
-        raise ValueError(f"dp placement {spec.placement!r} is not one of {PLACEMENTS}")
-    if spec.grad_sample_mode not in GRAD_SAMPLE_MODES:
-        raise ValueError(f"dp grad_sample_mode {spec.grad_sample_mode!r} is not one of {GRAD_SAMPLE_MODES}")
-    if not spec.enabled:
-        return
-    if not (0 < spec.epsilon < math.inf):
-        raise ValueError(f"dp epsilon {spec.epsilon:g} must be a finite number > 0")
-    if not (0 < spec.delta < 1):
-        raise ValueError(f"dp delta {spec.delta:g} must be in (0, 1)")
-    if not (0 < spec.max_grad_norm < math.inf):
-        raise ValueError(f"dp clip norm max_grad_norm {spec.max_grad_norm:g} must be a finite number > 0")
-    if spec.accountant not in ACCOUNTANTS:
-        raise ValueError(f"dp accountant {spec.accountant!r} is not one of {ACCOUNTANTS}")
 
 
 def validate_dp(

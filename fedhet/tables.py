@@ -186,3 +186,48 @@ def check_privacy_budgets(table: pd.DataFrame, slack: float = 1e-9) -> None:
             for r in over.itertuples()
         ]
         raise PrivacyBudgetError("privacy budget exceeded:\n" + "\n".join(lines))
+
+
+def cost_table(runtime: pd.DataFrame, experiments: dict[str, list[str]], cores: list[int]) -> pd.DataFrame:
+    """Measured cost per experiment (and for every cell run): cells, seconds per cell, and
+    the projected wall time on ``cores`` cores, max(total CPU seconds / cores, longest cell),
+    i.e. the cells packed perfectly at the CPU use they were measured with.
+
+    ``experiments`` maps a name to its cells as ``<scenario>/<mode>/<dp>/seed<k>``."""
+    cpu = runtime["cpu_seconds"].where(runtime["cpu_seconds"].notna(), runtime["seconds"])
+    key = runtime["scenario"] + "/" + runtime["mode"] + "/" + runtime["dp"] + "/seed" + runtime["seed"].astype(str)
+    runtime = runtime.assign(cpu=cpu, key=key)
+    groups = {name: runtime[runtime["key"].isin(cells)] for name, cells in experiments.items()}
+    groups["all cells"] = runtime
+    rows = []
+    for name, cells in groups.items():
+        row = {
+            "cells": name,
+            "n_cells": len(cells),
+            "mean_seconds": cells["seconds"].mean(),
+            "max_seconds": cells["seconds"].max(),
+            "cpu_hours": cells["cpu"].sum() / 3600,
+        }
+        for n in cores:
+            row[f"wall_hours_{n}_cores"] = max(cells["cpu"].sum() / n, cells["seconds"].max()) / 3600
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def trends_markdown(trends: pd.DataFrame) -> str:
+    facets = [c for c in trends.columns if "." in c and c != "x"]
+    rows = trends.assign(
+        slope=[
+            f"{s:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+            for s, lo, hi in zip(trends["slope_per_10pp"], trends["ci_low"] * 0.1, trends["ci_high"] * 0.1, strict=True)
+        ],
+        p=[f"{p:.2g}" for p in trends["p_value"]],
+        p_holm=[f"{p:.2g}" for p in trends["p_holm"]],
+    )
+    table = rows[["experiment", *facets, "curve", "metric", "slope", "p", "p_holm", "verdict"]]
+    table = table.rename(columns={"slope": "slope per 10 points of ratio [95% CI]", "p_holm": "p (Holm)"})
+    note = (
+        "\nLeast-squares slope of the metric on the large hospital's abnormal ratio over every seed's cell; "
+        "verdict at Holm-adjusted p < 0.05 over all rows.\n"
+    )
+    return markdown(table, float_format="{:g}") + note

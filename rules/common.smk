@@ -1,8 +1,18 @@
 # Helpers shared by the rules: config slices, cell expansion, and input functions.
 import fedhet.config as fc
+import fedhet.experiments as fx
 from fedhet.data import dataset_spec
 
+# An infeasible grid point stops here, naming it, before any job is scheduled.
+fx.check_experiments(config)
 CORE_CELLS = fc.core_cells(config)
+EXPERIMENT_CELLS = fx.all_experiment_cells(config)
+ALL_CELLS = fx.unique(CORE_CELLS + EXPERIMENT_CELLS)
+SWEEPS = [name for name, spec in config["experiments"].items() if spec["grid"]]
+SWEEP_CELLS = fx.unique(
+    [c for name in SWEEPS for c in fx.experiment_cells(config, name)]
+)
+FIGURES = fx.configured_figures(config)
 RESULTS = "results"
 
 
@@ -12,6 +22,7 @@ wildcard_constraints:
     dp=r"[A-Za-z0-9_.\-]+",
     seed=r"\d+",
     dataset=r"[a-z_]+",
+    n=r"[2-7]",
 
 
 def raw_files(wildcards=None):
@@ -46,6 +57,42 @@ def partition_manifests(cells):
     return sorted({f"{cell.partitions(RESULTS)}" for cell in cells})
 
 
+def figure_cells(wildcards):
+    return cell_metrics(fx.figure_cells(config, int(wildcards.n)))
+
+
+def sweeps_param():
+    """Each sweep's grid and scenario keys: what the trend table groups cells by."""
+    scenarios = fx.experiment_scenarios(config)
+    return {
+        name: {
+            "grid": config["experiments"][name]["grid"],
+            "scenarios": scenarios[name],
+        }
+        for name in SWEEPS
+    }
+
+
+def experiment_cells_param():
+    """Each experiment's cells as scenario/mode/dp/seed<k>: what the cost table counts."""
+    return {
+        name: [
+            c.directory("").removeprefix("/cells/")
+            for c in fx.experiment_cells(config, name)
+        ]
+        for name in config["experiments"]
+    }
+
+
+def experiment_outputs():
+    outputs = [f"{RESULTS}/fig{n}.svg" for n in FIGURES]
+    if SWEEPS:
+        outputs.append(f"{RESULTS}/tables/trends.csv")
+    if config["experiments"]:
+        outputs.append(f"{RESULTS}/tables/cost.csv")
+    return outputs
+
+
 def all_outputs():
     return [
         f"{RESULTS}/metrics.parquet",
@@ -58,4 +105,5 @@ def all_outputs():
         f"{RESULTS}/tables/runtime.csv",
         f"{RESULTS}/tables/budget.csv",
         f"{RESULTS}/tables/privacy.csv",
+        *experiment_outputs(),
     ]

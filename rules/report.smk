@@ -1,6 +1,6 @@
 rule aggregate:
     input:
-        cell_metrics(CORE_CELLS),
+        cell_metrics(ALL_CELLS),
     output:
         f"{RESULTS}/metrics.parquet",
     log:
@@ -83,7 +83,7 @@ rule fig1:
 
 rule runtime:
     input:
-        cell_benchmarks(CORE_CELLS),
+        cell_benchmarks(ALL_CELLS),
     output:
         report(
             f"{RESULTS}/tables/runtime.csv",
@@ -128,7 +128,7 @@ rule budget:
 
 rule privacy:
     input:
-        cell_privacy(CORE_CELLS),
+        cell_privacy(ALL_CELLS),
     output:
         report(
             f"{RESULTS}/tables/privacy.csv",

@@ -12,7 +12,7 @@ rule train_cell:
         f"{RESULTS}/benchmarks/train_cell/{{scenario}}/{{mode}}/{{dp}}/seed{{seed}}.tsv"
     conda:
         "../envs/fedhet.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=4096,
         runtime=30,

@@ -50,3 +50,17 @@ def test_core_cells():
     cells = core_cells(validate_config(copy.deepcopy(BASE)))
     assert len(cells) == len(BASE["modes"]) * len(BASE["seeds"])
     assert cells[0].directory() == "results/cells/large1x30000r0.5-small4x3000r0.1/federated/nodp/seed0"
+
+
+def test_full_scale_run_override_merges_into_the_study_config():
+    from snakemake.utils import update_config
+
+    from fedhet.experiments import all_experiment_cells, experiment_cells
+
+    config = copy.deepcopy(BASE)
+    update_config(config, yaml.safe_load((REPO / "config" / "full_scale_run.yaml").read_text()))
+    config = validate_config(config)
+    assert config["experiments"]["fixed_size"]["grid"] == BASE["experiments"]["fixed_size"]["grid"]
+    assert {c.seed for c in experiment_cells(config, "fixed_count")} == {0, 1, 2}
+    assert len(experiment_cells(config, "dp_all")) == 4 * 2 * 3
+    assert len(all_experiment_cells(config)) == 68 * 3 + 4 * 3 * 3

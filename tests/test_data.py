@@ -85,9 +85,9 @@ def test_real_fashion_mnist(fashion_mirror, tmp_path):
     source = data.load_source("fashion_mnist", tmp_path)
     assert source.pool_images.shape == (60000, 28, 28) and source.pool_images.dtype == np.uint8
     assert source.external_images.shape == (10000, 28, 28)
-    assert np.bincount(source.pool_labels).tolist() == [6000] * 10
+    assert dict(enumerate(np.bincount(source.pool_labels).tolist())) == FASHION_MNIST.pool_class_counts
     binary = binary_labels(source.pool_labels, [7, 8, 9])
-    assert binary.sum() == 18000
+    assert (binary.sum(), len(binary) - binary.sum()) == data.pool_counts(FASHION_MNIST, [7, 8, 9]) == (18000, 42000)
 
 
 def test_pneumonia_mnist_plugs_in(tmp_path):
@@ -99,3 +99,4 @@ def test_pneumonia_mnist_plugs_in(tmp_path):
     source = data.load_source("pneumonia_mnist", tmp_path)
     assert source.pool_images.shape == (4708 + 524, 28, 28)
     assert set(np.unique(source.pool_labels)) == {0, 1}
+    assert dict(enumerate(np.bincount(source.pool_labels).tolist())) == spec.pool_class_counts

@@ -22,9 +22,7 @@ from fedhet.config import Cell
 from fedhet.model import ModelSpec, build_model
 from fedhet.partition import HospitalData, Scenario, write_partitions
 from fedhet.privacy import (
-    GRAD_SAMPLE_MODES,
     RDP_ORDERS,
-    DPSpec,
     _conv2d_grad_sample,
     calibrate_sigma,
     epsilon_spent,
@@ -33,6 +31,7 @@ from fedhet.privacy import (
     steps_per_epoch,
     validate_dp,
 )
+from fedhet.specs import GRAD_SAMPLE_MODES, DPSpec
 
 SMALL_MODEL = ModelSpec(conv1_channels=4, conv2_channels=8, kernel_size=5)
 TYPES = {"large_1": "large", "small_1": "small", "small_2": "small"}
@@ -237,6 +236,7 @@ def test_summed_gradient_is_sum_of_per_example_gradients_clipped_to_c(mode):
         dict(kernel_size=3, padding=1),
         dict(kernel_size=(3, 2), stride=2, padding=(1, 0)),
         dict(kernel_size=3, dilation=2, padding=2, bias=False),
+        dict(kernel_size=3, stride=(2, 1), padding=1),
     ],
 )
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])

@@ -16,6 +16,8 @@ import yaml
 from conftest import REPO
 
 pytestmark = pytest.mark.slow
+QUICK_CELLS = 24
+SWEEP_FIGURES = {"sweep_figure": 4}
 
 
 def copy_workflow(dest: Path) -> Path:
@@ -77,9 +79,29 @@ def test_quick_dag_builds_every_output(built):
     logs = [p.relative_to(results / "logs").as_posix() for p in (results / "logs").rglob("*.log")]
     for rule in ("fetch_data", "external_test", "partition", "train_cell", "aggregate", "core_tables", "fig1"):
         assert any(log.startswith(rule) for log in logs), rule
-    assert len(list((results / "benchmarks").rglob("*.tsv"))) == 6
+    # 6 core cells + the sweeps' federated cells (10 scenarios × 2 seeds, the core one shared)
+    assert len(list((results / "benchmarks").rglob("*.tsv"))) == QUICK_CELLS
     privacy = pd.read_csv(results / "tables" / "privacy.csv")
-    assert len(privacy) == 6 * 5 and not privacy["private"].any()  # 6 cells × 5 hospitals, no DP
+    assert len(privacy) == QUICK_CELLS * 5 and not privacy["private"].any()  # × 5 hospitals, no DP
+
+
+def test_quick_dag_builds_the_sweeps(built):
+    results = built / "results"
+    for n in (2, 3, 4, 5):
+        assert (results / f"fig{n}.svg").read_text().lstrip().startswith("<svg"), n
+    fig3 = pd.read_csv(results / "figures" / "fig3.csv")
+    assert sorted(fig3["x"].unique()) == [0.1, 0.3, 0.5] and set(fig3["n"]) == {2}
+    assert set(fig3["panel"]) == {"(a) small hospitals at 10% abnormal", "(b) small hospitals at 20% abnormal"}
+    # Figure 2 is Figure 3's panel (a): the same cells, the same numbers.
+    fig2 = pd.read_csv(results / "figures" / "fig2.csv")
+    panel_a = fig3[fig3["small.abnormal_ratio"] == 0.1]
+    recall = fig2[fig2["metric"] == "recall"]
+    assert recall[["curve", "x", "mean"]].values.tolist() == panel_a[["curve", "x", "mean"]].values.tolist()
+    trends = pd.read_csv(results / "tables" / "trends.csv")
+    # 2 experiments × 2 small-hospital ratios × 2 curves × 3 metrics
+    assert len(trends) == 24 and set(trends["n_points"]) <= {6}
+    cost = pd.read_csv(results / "tables" / "cost.csv").set_index("cells")
+    assert cost.loc["fixed_size", "n_cells"] == 12 and cost.loc["all cells", "n_cells"] == QUICK_CELLS
 
 
 def test_report_holds_every_figure_and_table_with_captions(built, fashion_mirror):
@@ -97,7 +119,7 @@ def test_nothing_to_do_after_a_full_build(built, fashion_mirror):
 
 def test_figure_style_change_reruns_no_training(built, fashion_mirror):
     jobs = scheduled(snakemake(built, "-n", "all", overrides={"figures": {"width": 400}}, mirror=fashion_mirror))
-    assert jobs == {"all": 1, "fig1": 1}
+    assert jobs == {"all": 1, "fig1": 1, **SWEEP_FIGURES}
 
 
 def test_new_seed_schedules_only_its_cells(built, fashion_mirror):
@@ -108,13 +130,34 @@ def test_new_seed_schedules_only_its_cells(built, fashion_mirror):
 
 def test_training_change_reruns_cells_but_not_partitions(built, fashion_mirror):
     jobs = scheduled(snakemake(built, "-n", "all", overrides={"training": {"lr": 0.02}}, mirror=fashion_mirror))
-    assert jobs["train_cell"] == 6 and "partition" not in jobs
+    assert jobs["train_cell"] == QUICK_CELLS and "partition" not in jobs
 
 
 def test_one_figure_target_schedules_only_what_it_needs(tmp_path, fashion_mirror):
     workdir = copy_workflow(tmp_path)
     jobs = scheduled(snakemake(workdir, "-n", "results/fig1.svg", mirror=fashion_mirror))
     assert jobs == {"fetch_data": 4, "external_test": 1, "partition": 2, "train_cell": 6, "fig1_data": 1, "fig1": 1}
+
+
+@pytest.mark.parametrize(
+    "target, cells",
+    [("results/fig3.svg", 12), ("results/fig5.svg", 12), ("results/fig2.svg", 6), ("all", QUICK_CELLS)],
+)
+def test_sweep_figure_schedules_only_its_cells_once(tmp_path, fashion_mirror, target, cells):
+    workdir = copy_workflow(tmp_path)
+    output = snakemake(workdir, "-n", target, mirror=fashion_mirror)
+    paths = re.findall(r"output: (results/cells/\S+)/metrics.parquet", output)
+    assert len(paths) == len(set(paths)) == cells == scheduled(output)["train_cell"]
+
+
+def test_infeasible_sweep_stops_before_any_job_naming_the_grid_point(tmp_path, fashion_mirror):
+    workdir = copy_workflow(tmp_path)
+    grid = {"grid": {"large.abnormal_ratio": [0.5, 1.0], "large.size": [3000, 20000]}}
+    with pytest.raises(AssertionError) as err:
+        snakemake(workdir, "-n", "all", overrides={"experiments": {"big": grid}}, mirror=fashion_mirror)
+    message = str(err.value)
+    assert "experiments.big grid point (large.abnormal_ratio=1, large.size=20000)" in message
+    assert "needs 20120 abnormal images" in message and "Job stats" not in message
 
 
 def test_bad_config_stops_before_any_job(tmp_path, fashion_mirror):

@@ -239,7 +239,9 @@ SLURM_S=$((t1 - t0))
 log "SLURM run finished in $SLURM_S s"
 
 log "local run in $LOCAL"
-run_in "$LOCAL" snakemake "${COMMON[@]}" --executor local >"$WORK/local.log" 2>&1 || {
+# Locally, the profile's per-job cap would make the whole run serial: use every CPU (the cells'
+# thread count comes from the profile's set-threads, unchanged).
+run_in "$LOCAL" snakemake "${COMMON[@]}" --executor local --cores "$CPUS" >"$WORK/local.log" 2>&1 || {
     tail -40 "$WORK/local.log" >&2
     fail "local run failed (log: $WORK/local.log)"
 }

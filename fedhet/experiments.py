@@ -1,0 +1,280 @@
+"""Heterogeneity sweeps: the ``experiments`` config expanded into scenarios and cells.
+
+An experiment is a grid over fields of the core hospital groups, written ``<type>.<field>``
+with field ``abnormal_ratio``, ``size``, ``count`` or ``abnormal_count`` (a fixed number of
+abnormal images: the size becomes count / ratio), times its training modes, its DP settings
+(placements × ε, with δ and the clip norm) and its seeds. Every grid point replaces those
+fields of the core ``hospitals`` and is one ``Scenario``; its cells are ordinary training
+cells, so a cell shared by two experiments (or with the core grid) has one path and is
+trained once.
+
+Also owns which cells each figure beyond Figure 1 plots: the sweeps (2–5) and the privacy
+figures (6–7). Pure Python: the workflow imports it to build the DAG, and rejects an
+infeasible grid or impossible DP setting before any job runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from fedhet.config import Cell, ConfigError
+from fedhet.data import dataset_spec, pool_counts
+from fedhet.partition import HospitalGroup, PartitionError, Scenario, check_feasible
+from fedhet.specs import DPSpec, check_spec
+
+GRID_FIELDS = ("abnormal_ratio", "size", "count", "abnormal_count")
+
+
+class ExperimentError(ConfigError):
+    """An experiment's grid cannot be built; the message names the experiment and grid point."""
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    experiment: str
+    values: tuple[tuple[str, float], ...]  # (grid key, value) in the config's order
+    scenario: Scenario
+
+    def label(self) -> str:
+        return ", ".join(f"{key}={value:g}" for key, value in self.values)
+
+
+def coordinate(scenario: Scenario, key: str) -> float:
+    """The value of grid key ``<type>.<field>`` in a scenario (as drawn: sizes are integers)."""
+    type_, field = key.split(".", 1)
+    group = next((g for g in scenario.groups if g.type == type_), None)
+    if group is None:
+        raise ExperimentError(f"grid key {key!r}: scenario {scenario.key()} has no hospital type {type_!r}")
+    if field == "abnormal_count":
+        return group.n_abnormal
+    return getattr(group, field)
+
+
+def apply_point(hospitals: list[dict], values: dict[str, float], where: str) -> Scenario:
+    """The core hospitals with the grid point's values in place."""
+    groups = {h["type"]: dict(h) for h in hospitals}
+    fixed_counts = {}
+    for key, value in values.items():
+        type_, _, field = key.partition(".")
+        if type_ not in groups:
+            raise ExperimentError(f"{where}: grid key {key!r} names hospital type {type_!r}, not in {sorted(groups)}")
+        if field not in GRID_FIELDS:
+            raise ExperimentError(f"{where}: grid key {key!r}: field {field!r} is not one of {GRID_FIELDS}")
+        if field == "abnormal_count":
+            fixed_counts[type_] = value
+        else:
+            groups[type_][field] = value
+    for type_, count in fixed_counts.items():
+        ratio = groups[type_]["abnormal_ratio"]
+        if not 0 < ratio <= 1:
+            raise ExperimentError(
+                f"{where}: {type_}.abnormal_count {count:g} needs an abnormal_ratio in (0, 1], got {ratio:g}"
+            )
+        groups[type_]["size"] = int(round(count / ratio))
+    return Scenario(
+        tuple(
+            HospitalGroup(g["type"], int(g["count"]), int(g["size"]), float(g["abnormal_ratio"]))
+            for g in groups.values()
+        )
+    )
+
+
+def grid_points(config: dict, name: str) -> list[GridPoint]:
+    """Every grid point of experiment ``name``, in the order of the config's lists."""
+    grid = config["experiments"][name].get("grid", {})
+    keys = list(grid)
+    points = []
+    for combo in itertools.product(*(grid[k] for k in keys)):
+        values = dict(zip(keys, combo, strict=True))
+        label = ", ".join(f"{k}={v:g}" for k, v in values.items())
+        scenario = apply_point(config["hospitals"], values, f"experiments.{name} grid point ({label})")
+        points.append(GridPoint(name, tuple(values.items()), scenario))
+    return points
+
+
+def dp_specs(config: dict, name: str) -> list[DPSpec]:
+    """The experiment's DP settings: placements × ε, or no DP."""
+    dp = config["experiments"][name].get("dp")
+    if dp is None:
+        return [DPSpec()]
+    specs = [
+        DPSpec(placement, float(eps), float(dp["delta"]), float(dp["max_grad_norm"]))
+        for placement in dp["placement"]
+        for eps in dp["epsilon"]
+    ]
+    for spec in specs:
+        try:
+            check_spec(spec)
+        except ValueError as err:
+            raise ExperimentError(f"experiments.{name}.dp: {err}") from None
+    return specs
+
+
+def experiment_cells(config: dict, name: str, points: list[GridPoint] | None = None) -> list[Cell]:
+    spec = config["experiments"][name]
+    points = grid_points(config, name) if points is None else points
+    keys = [dp.key() for dp in dp_specs(config, name)]
+    return unique(
+        [
+            Cell(p.scenario.key(), mode, seed, dp)
+            for p in points
+            for mode in spec["modes"]
+            for dp in keys
+            for seed in spec["seeds"]
+        ]
+    )
+
+
+def experiment_scenarios(config: dict) -> dict[str, list[str]]:
+    """Experiment name → its scenario keys (a scenario can belong to several experiments)."""
+    return {name: unique([p.scenario.key() for p in grid_points(config, name)]) for name in config["experiments"]}
+
+
+def unique(items: list) -> list:
+    return list(dict.fromkeys(items))
+
+
+def check_experiments(config: dict) -> None:
+    """Raise ``ExperimentError`` naming the first grid point the pool cannot supply."""
+    data = config["data"]
+    n_abnormal, n_normal = pool_counts(dataset_spec(data["dataset"]), data["abnormal_classes"])
+    for name in config["experiments"]:
+        dp_specs(config, name)
+        for point in grid_points(config, name):
+            try:
+                check_feasible(point.scenario, n_abnormal, n_normal, data["test_fraction"])
+            except PartitionError as err:
+                raise ExperimentError(f"experiments.{name} grid point ({point.label()}): {err}") from None
+
+
+@dataclass(frozen=True)
+class SweepFigure:
+    """One sweep figure: curves of ``metrics`` against ``x``, one panel per ``facet`` value
+    (or per metric), for the large hospital and the small hospitals' mean."""
+
+    number: int
+    experiment: str
+    metrics: tuple[str, ...]
+    facet: str  # a grid key, or "metric"
+    title: str
+    hold_at_core: tuple[str, ...] = ()  # grid keys kept at the core config's value
+    x: str = "large.abnormal_ratio"
+
+
+SWEEP_FIGURES = {
+    2: SweepFigure(
+        2,
+        "fixed_size",
+        ("recall", "auroc"),
+        "metric",
+        "Figure 2: large hospital's abnormal ratio at fixed size",
+        hold_at_core=("small.abnormal_ratio",),
+    ),
+    3: SweepFigure(
+        3, "fixed_size", ("recall",), "small.abnormal_ratio", "Figure 3: recall, fixed size, per small-hospital ratio"
+    ),
+    4: SweepFigure(
+        4, "fixed_size", ("auroc",), "small.abnormal_ratio", "Figure 4: AUROC, fixed size, per small-hospital ratio"
+    ),
+    5: SweepFigure(
+        5,
+        "fixed_count",
+        ("recall", "auroc"),
+        "small.abnormal_ratio",
+        "Figure 5: large hospital's abnormal ratio at a fixed abnormal count",
+    ),
+}
+
+
+def figure_points(config: dict, number: int) -> list[GridPoint]:
+    """The grid points Figure ``number`` plots; an error names what the config lacks."""
+    figure = SWEEP_FIGURES[number]
+    if figure.experiment not in config["experiments"]:
+        raise ExperimentError(f"fig{number}: needs experiments.{figure.experiment} in the config")
+    points = grid_points(config, figure.experiment)
+    core = Scenario.from_config(config["hospitals"])
+    for key in figure.hold_at_core:
+        target = coordinate(core, key)
+        points = [p for p in points if coordinate(p.scenario, key) == target]
+        if not points:
+            raise ExperimentError(
+                f"fig{number}: experiments.{figure.experiment}.grid has no point with {key}={target:g} "
+                "(the core config's value, which this figure plots)"
+            )
+    return points
+
+
+@dataclass(frozen=True)
+class PrivacyFigure:
+    """Metrics against ε for DP configurations on the core scenario, beside the no-DP cells
+    of ``references`` (modes) drawn flat across the ε range."""
+
+    number: int
+    curves: tuple[tuple[str, str], ...]  # (mode, placement)
+    references: tuple[str, ...]
+    title: str
+    metrics: tuple[str, ...] = ("recall", "auroc")
+
+
+PRIVACY_FIGURES = {
+    6: PrivacyFigure(
+        6,
+        (("federated", "all"), ("large_only", "all")),
+        ("federated", "large_only"),
+        "Figure 6: DP at every hospital, federated vs the large hospital alone",
+    ),
+    7: PrivacyFigure(
+        7,
+        (("federated", "all"), ("federated", "small_only")),
+        ("federated",),
+        "Figure 7: federated, DP at every hospital vs at the small hospitals only",
+    ),
+}
+FIGURES = {**SWEEP_FIGURES, **PRIVACY_FIGURES}
+
+
+def privacy_figure_cells(config: dict, number: int) -> list[Cell]:
+    figure = PRIVACY_FIGURES[number]
+    core = Scenario.from_config(config["hospitals"]).key()
+    cells = []
+    for mode, placement in figure.curves:
+        found = [
+            cell
+            for name, spec in config["experiments"].items()
+            if "dp" in spec
+            for cell in experiment_cells(config, name)
+            if cell.scenario == core and cell.mode == mode and DPSpec.parse(cell.dp).placement == placement
+        ]
+        if not found:
+            raise ExperimentError(
+                f"fig{number}: needs an experiment with mode {mode!r} and dp.placement {placement!r} "
+                "on the core hospitals (an experiment without a grid)"
+            )
+        cells += found
+    seeds = sorted({cell.seed for cell in cells})
+    cells += [Cell(core, mode, seed) for mode in figure.references for seed in seeds]
+    return unique(cells)
+
+
+def figure_cells(config: dict, number: int) -> list[Cell]:
+    """The training cells Figure ``number`` (2–7) plots."""
+    if number in PRIVACY_FIGURES:
+        return privacy_figure_cells(config, number)
+    return experiment_cells(config, SWEEP_FIGURES[number].experiment, figure_points(config, number))
+
+
+def configured_figures(config: dict) -> list[int]:
+    """The figures beyond Figure 1 that the config's experiments can build."""
+    numbers = []
+    for number in FIGURES:
+        try:
+            figure_cells(config, number)
+        except ExperimentError:
+            continue
+        numbers.append(number)
+    return numbers
+
+
+def all_experiment_cells(config: dict) -> list[Cell]:
+    return unique([cell for name in config["experiments"] for cell in experiment_cells(config, name)])

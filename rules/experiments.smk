@@ -1,0 +1,94 @@
+# Experiments beyond the core grid: Figures 2–7, the sweeps' trend tests, the grid's cost.
+
+
+rule figure_data:
+    input:
+        figure_cells,
+    output:
+        f"{RESULTS}/figures/fig{{n}}.csv",
+    log:
+        f"{RESULTS}/logs/figure_data/fig{{n}}.log",
+    localrule: True
+    conda:
+        "../envs/fedhet.yaml"
+    threads: 1
+    resources:
+        mem_mb=2048,
+        runtime=10,
+    script:
+        "../scripts/figure_data.py"
+
+
+rule figure:
+    input:
+        f"{RESULTS}/figures/fig{{n}}.csv",
+    output:
+        report(
+            f"{RESULTS}/fig{{n}}.svg",
+            caption="../report/figure.rst",
+            category="Figures",
+        ),
+    log:
+        f"{RESULTS}/logs/figure/fig{{n}}.log",
+    localrule: True
+    conda:
+        "../envs/fedhet.yaml"
+    threads: 1
+    resources:
+        mem_mb=1024,
+        runtime=5,
+    params:
+        style=config["figures"],
+    script:
+        "../scripts/figure.py"
+
+
+rule trends:
+    input:
+        cell_metrics(SWEEP_CELLS),
+    output:
+        csv=report(
+            f"{RESULTS}/tables/trends.csv",
+            caption="../report/trends.rst",
+            category="Tables",
+        ),
+        md=f"{RESULTS}/tables/trends.md",
+        contrast=f"{RESULTS}/tables/count_vs_size.csv",
+    log:
+        f"{RESULTS}/logs/trends.log",
+    localrule: True
+    conda:
+        "../envs/fedhet.yaml"
+    threads: 1
+    resources:
+        mem_mb=2048,
+        runtime=10,
+    params:
+        sweeps=sweeps_param(),
+    script:
+        "../scripts/trends.py"
+
+
+rule cost:
+    input:
+        f"{RESULTS}/tables/runtime.csv",
+    output:
+        report(
+            f"{RESULTS}/tables/cost.csv",
+            caption="../report/cost.rst",
+            category="Tables",
+        ),
+    log:
+        f"{RESULTS}/logs/cost.log",
+    localrule: True
+    conda:
+        "../envs/fedhet.yaml"
+    threads: 1
+    resources:
+        mem_mb=1024,
+        runtime=5,
+    params:
+        experiments=experiment_cells_param(),
+        cores=[2, 8, 64],
+    script:
+        "../scripts/cost.py"

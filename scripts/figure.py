@@ -1,0 +1,8 @@
+import pandas as pd
+
+from fedhet import setup_logging
+from fedhet.figures import figure_chart, save_svg
+
+setup_logging(snakemake.log[0])
+chart = figure_chart(pd.read_csv(snakemake.input[0]), int(snakemake.wildcards.n), snakemake.params.style)
+save_svg(chart, snakemake.output[0])

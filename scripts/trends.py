@@ -1,0 +1,12 @@
+from fedhet import setup_logging
+from fedhet.sweeps import count_vs_size, trend_table
+from fedhet.tables import read_cells, trends_markdown, write_csv_atomic, write_text_atomic
+
+log = setup_logging(snakemake.log[0])
+metrics = read_cells(snakemake.input)
+sweeps = snakemake.params.sweeps
+trends = trend_table(metrics, sweeps)
+write_csv_atomic(trends, snakemake.output.csv)
+write_text_atomic(trends_markdown(trends), snakemake.output.md)
+write_csv_atomic(count_vs_size(metrics, sweeps), snakemake.output.contrast)
+log.info(f"{len(trends)} curves tested; {(trends['verdict'] != 'no clear trend').sum()} with a trend")

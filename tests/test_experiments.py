@@ -1,0 +1,157 @@
+"""Sweep grids: expansion into scenarios and cells, shared cells, fixed-count sizes, and
+infeasible grids rejected before any training."""
+
+import copy
+
+import pytest
+import yaml
+
+from conftest import REPO
+from fedhet.config import ConfigError, core_cells, validate_config
+from fedhet.experiments import (
+    ExperimentError,
+    all_experiment_cells,
+    check_experiments,
+    experiment_cells,
+    figure_cells,
+    grid_points,
+)
+from fedhet.partition import Scenario
+
+STUDY = validate_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
+RATIOS = [0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5]
+
+
+def study(**experiments) -> dict:
+    config = copy.deepcopy(STUDY)
+    config["experiments"].update(experiments)
+    return validate_config(config)
+
+
+def test_study_grid_sizes():
+    assert len(grid_points(STUDY, "fixed_size")) == 9 * 4
+    assert len(grid_points(STUDY, "fixed_count")) == 9 * 4
+    # Five seeds by default; the two grids share their 10% column (30,000 images either way).
+    assert {n: len(figure_cells(STUDY, n)) for n in (2, 3, 4, 5)} == {2: 9 * 5, 3: 36 * 5, 4: 36 * 5, 5: 36 * 5}
+    sweeps = experiment_cells(STUDY, "fixed_size") + experiment_cells(STUDY, "fixed_count")
+    assert len(set(sweeps)) == (36 + 36 - 4) * 5
+    # + the DP grids: 7 ε × 3 seeds × (federated and large-only at all, federated at small_only)
+    assert len(all_experiment_cells(STUDY)) == (36 + 36 - 4) * 5 + 7 * 3 * 3
+
+
+def test_cells_shared_between_figures_have_one_path():
+    fig2 = {c.directory() for c in figure_cells(STUDY, 2)}
+    fig3 = {c.directory() for c in figure_cells(STUDY, 3)}
+    assert fig2 < fig3  # Figure 2 is panel (b) of Figures 3-4
+    core_federated = {c.directory() for c in core_cells(STUDY) if c.mode == "federated"}
+    assert core_federated < fig2  # its 50% point is the core federated cell (seeds 0-2)
+    shared = fig3 & {c.directory() for c in figure_cells(STUDY, 5)}
+    assert len(shared) == 4 * 5 and all("large1x30000r0.1-" in path for path in shared)
+
+
+def test_fixed_count_sets_size_from_ratio():
+    points = [p for p in grid_points(STUDY, "fixed_count") if dict(p.values)["small.abnormal_ratio"] == 0.1]
+    large = [p.scenario.groups[0] for p in points]
+    assert [g.abnormal_ratio for g in large] == RATIOS
+    assert [g.size for g in large] == [30000, 20000, 15000, 12000, 10000, 8571, 7500, 6667, 6000]
+    assert {g.n_abnormal for g in large} == {3000}
+    assert all(p.scenario.groups[1] == Scenario.from_config(STUDY["hospitals"]).groups[1] for p in points)
+
+
+def test_study_grids_fit_the_pool():
+    check_experiments(STUDY)
+
+
+def test_infeasible_grid_point_is_named_before_training():
+    config = study(bigger={"grid": {"large.abnormal_ratio": [0.5, 0.7], "small.abnormal_ratio": [0.1]}})
+    with pytest.raises(ExperimentError) as err:
+        check_experiments(config)
+    message = str(err.value)
+    assert "experiments.bigger grid point (large.abnormal_ratio=0.7, small.abnormal_ratio=0.1)" in message
+    assert "needs 22200 abnormal images" in message and "only 18000" in message
+
+
+def test_fixed_count_too_large_for_the_pool():
+    config = study(many={"grid": {"large.abnormal_ratio": [0.05], "large.abnormal_count": [3000]}})
+    with pytest.raises(ExperimentError, match=r"large.abnormal_count=3000\).*needs 67800 normal images"):
+        check_experiments(config)
+
+
+@pytest.mark.parametrize(
+    "grid, message",
+    [
+        ({"huge.abnormal_ratio": [0.1]}, r"hospital type 'huge', not in \['large', 'small'\]"),
+        ({"large.abnormal_ratio": [0.0], "large.abnormal_count": [100]}, r"abnormal_count 100 needs an abnormal_ratio"),
+    ],
+)
+def test_bad_grid_keys_are_named(grid, message):
+    with pytest.raises(ExperimentError, match=message):
+        grid_points(study(bad={"grid": grid}), "bad")
+
+
+def test_schema_rejects_unknown_grid_field():
+    config = copy.deepcopy(STUDY)
+    config["experiments"]["bad"] = {"grid": {"large.colour": [1]}}
+    with pytest.raises(ConfigError, match=r"experiments.bad.grid"):
+        validate_config(config)
+
+
+def test_experiment_defaults_are_five_seeds_federated():
+    config = study(tiny={"grid": {"large.abnormal_ratio": [0.2, 0.3]}})
+    cells = experiment_cells(config, "tiny")
+    assert len(cells) == 2 * 5 and {c.mode for c in cells} == {"federated"}
+    assert {c.seed for c in cells} == {0, 1, 2, 3, 4}
+
+
+def test_figure_two_needs_the_core_small_ratio():
+    config = study(fixed_size={"grid": {"large.abnormal_ratio": RATIOS, "small.abnormal_ratio": [0.05, 0.2]}})
+    with pytest.raises(ExperimentError, match=r"fig2: .* no point with small.abnormal_ratio=0.1"):
+        figure_cells(config, 2)
+
+
+def test_privacy_figures_share_cells_with_the_core_grid():
+    fig6, fig7 = figure_cells(STUDY, 6), figure_cells(STUDY, 7)
+    eps = [0.1, 0.2, 0.5, 1, 2, 5, 10]
+    # Figure 6: federated and large-only with DP everywhere, 7 ε × 3 seeds, + both no-DP cells
+    assert len(fig6) == 2 * 7 * 3 + 2 * 3
+    assert {(c.mode, c.dp.split("-")[0]) for c in fig6} == {
+        ("federated", "all"),
+        ("large_only", "all"),
+        ("federated", "nodp"),
+        ("large_only", "nodp"),
+    }
+    assert {c.dp for c in fig6 if c.mode == "large_only" and c.dp != "nodp"} == {
+        f"all-eps{e:g}-delta1e-05-clip1" for e in eps
+    }
+    # Figure 7's reference is the core federated cell; its DP-everywhere curve is Figure 6's.
+    core_federated = {c for c in core_cells(STUDY) if c.mode == "federated"}
+    assert core_federated < set(fig7)
+    assert {c for c in fig7 if c.dp.startswith("all-")} == {
+        c for c in fig6 if c.dp.startswith("all-") and c.mode == "federated"
+    }
+    assert len(fig7) == 2 * 7 * 3 + 3
+
+
+@pytest.mark.parametrize(
+    "dp, message",
+    [
+        (
+            {"placement": ["all"], "epsilon": [0]},
+            r"experiments.bad.dp.epsilon.0: 0 is less than or equal to the minimum",
+        ),
+        ({"placement": ["all"], "epsilon": [1], "delta": 1}, r"experiments.bad.dp.delta: 1 is greater than or equal"),
+        ({"placement": ["all"], "epsilon": [1], "max_grad_norm": 0}, r"experiments.bad.dp.max_grad_norm"),
+        ({"placement": ["everywhere"], "epsilon": [1]}, r"experiments.bad.dp.placement.0: 'everywhere' is not one of"),
+    ],
+)
+def test_bad_dp_settings_name_the_key(dp, message):
+    config = copy.deepcopy(STUDY)
+    config["experiments"]["bad"] = {"dp": dp}
+    with pytest.raises(ConfigError, match=message):
+        validate_config(config)
+
+
+def test_infinite_epsilon_is_rejected_before_training():
+    config = study(bad={"dp": {"placement": ["all"], "epsilon": [float("inf")]}})
+    with pytest.raises(ExperimentError, match=r"experiments.bad.dp: dp epsilon inf must be a finite number"):
+        check_experiments(config)

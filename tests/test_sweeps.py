@@ -1,0 +1,140 @@
+"""Sweep statistics on synthetic metric tables whose answers are known by hand."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fedhet.experiments import SWEEP_FIGURES, apply_point
+from fedhet.figures import sweep_figure_data
+from fedhet.sweeps import holm, linear_trend, paired_difference, trend_table
+from fedhet.tables import cost_table
+
+HOSPITALS = [{"type": "large", "count": 1, "size": 3000, "abnormal_ratio": 0.5}]
+HOSPITALS.append({"type": "small", "count": 4, "size": 300, "abnormal_ratio": 0.1})
+X = [0.1, 0.2, 0.3, 0.4, 0.5]
+SEED_NOISE = {0: -0.01, 1: 0.0, 2: 0.01}  # sums to zero, the same at every x
+SMALL_SPREAD = [-0.02, -0.01, 0.01, 0.02]  # small hospitals around their mean
+
+
+def scenario(large_ratio: float, small_ratio: float = 0.1, count: int | None = None) -> str:
+    values = {"large.abnormal_ratio": large_ratio, "small.abnormal_ratio": small_ratio}
+    if count is not None:
+        values["large.abnormal_count"] = count
+    return apply_point(HOSPITALS, values, "test").key()
+
+
+def metrics_table(curve, scenarios=None, metric: str = "recall") -> pd.DataFrame:
+    """Tidy cell metrics: every hospital's value is ``curve(x, seed, type)`` (+ a spread
+    that averages out over the small hospitals)."""
+    rows = []
+    for x in X:
+        key = scenarios(x) if scenarios else scenario(x)
+        for seed in SEED_NOISE:
+            hospitals = [("large_1", "large", 0.0)]
+            hospitals += [(f"small_{i + 1}", "small", d) for i, d in enumerate(SMALL_SPREAD)]
+            for name, type_, spread in hospitals:
+                rows.append(
+                    {
+                        "scenario": key,
+                        "mode": "federated",
+                        "dp": "nodp",
+                        "seed": seed,
+                        "hospital": name,
+                        "hospital_type": type_,
+                        "metric": metric,
+                        "value": curve(x, seed, type_) + spread,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def linear(x, seed, type_):
+    return 0.5 + 0.4 * x + SEED_NOISE[seed] if type_ == "small" else 0.9
+
+
+def test_linear_trend_known_slope_and_interval():
+    x = np.repeat(X, 3)
+    y = np.array([linear(xi, s, "small") for xi in X for s in SEED_NOISE])
+    fit = linear_trend(x, y)
+    # By hand: slope 0.4 (the seed noise is orthogonal to x); SSE = 5 * 2e-4 = 1e-3, n = 15,
+    # Sxx = 3 * 0.1 = 0.3, se = sqrt(1e-3 / 13 / 0.3) = 0.0160128; t(0.975, 13) = 2.160369.
+    assert fit["slope"] == pytest.approx(0.4, abs=1e-12)
+    assert fit["ci_high"] - fit["slope"] == pytest.approx(2.160369 * 0.0160128, rel=1e-5)
+    assert fit["p_value"] < 1e-10 and fit["spearman_rho"] > 0.9
+    assert fit["n_points"] == 15
+
+
+def test_flat_and_trendless_curves():
+    flat = linear_trend(np.array(X), np.ones(5))
+    assert (flat["slope"], flat["p_value"], flat["note"]) == (0.0, 1.0, "metric constant")
+    seed_only = linear_trend(np.repeat(X, 3), np.array([0.7 + SEED_NOISE[s] for _ in X for s in SEED_NOISE]))
+    assert seed_only["slope"] == pytest.approx(0.0, abs=1e-12) and seed_only["p_value"] == pytest.approx(1.0)
+    few = linear_trend(np.array([0.1, 0.2]), np.array([0.5, 0.6]))
+    assert math.isnan(few["slope"]) and "fewer than 3" in few["note"]
+
+
+def test_nan_values_are_dropped():
+    fit = linear_trend(np.array([0.1, 0.2, 0.3, 0.4]), np.array([0.1, np.nan, 0.3, 0.4]))
+    assert fit["n_points"] == 3 and fit["slope"] == pytest.approx(1.0)
+
+
+def test_holm_by_hand():
+    adjusted = holm(pd.Series([0.01, 0.04, 0.03, np.nan]))
+    assert adjusted.iloc[:3].tolist() == pytest.approx([0.03, 0.06, 0.06])
+    assert math.isnan(adjusted.iloc[3])
+
+
+def test_trend_table_per_curve():
+    metrics = metrics_table(linear)
+    experiments = {"fixed_size": {"grid": {"large.abnormal_ratio": X}, "scenarios": [scenario(x) for x in X]}}
+    table = trend_table(metrics, experiments).set_index("curve")
+    small, large = table.loc["small hospitals (mean)"], table.loc["large hospital"]
+    assert small["slope"] == pytest.approx(0.4) and small["verdict"] == "rises"
+    assert small["slope_per_10pp"] == pytest.approx(0.04) and small["n_seeds"] == 3
+    assert large["slope"] == 0.0 and large["verdict"] == "no clear trend"
+
+
+def test_figure_data_mean_and_ci_over_seeds():
+    metrics = pd.concat([metrics_table(linear), metrics_table(linear, metric="auroc")])
+    data = sweep_figure_data(metrics, SWEEP_FIGURES[2])
+    small = data[(data["curve"] == "small hospitals (mean)") & (data["metric"] == "recall")].set_index("x")
+    # Seeds give mean - 0.01, mean, mean + 0.01: sd 0.01, half-width t(0.975, 2) * 0.01 / sqrt(3).
+    half = 4.302653 * 0.01 / math.sqrt(3)
+    assert small["mean"].tolist() == pytest.approx([0.5 + 0.4 * x for x in X])
+    assert (small["ci_high"] - small["mean"]).tolist() == pytest.approx([half] * 5, rel=1e-6)
+    assert set(small["n"]) == {3}
+    assert sorted(data["panel"].unique()) == ["(a) recall", "(b) AUROC"]
+
+
+def test_paired_difference_between_grids():
+    size = metrics_table(linear)
+    count = metrics_table(lambda x, s, t: linear(x, s, t) - 0.1 * x, scenarios=lambda x: scenario(x, count=300))
+    keys = ["large.abnormal_ratio", "small.abnormal_ratio"]
+    diff = paired_difference(
+        pd.concat([size, count]), size["scenario"].unique(), count["scenario"].unique(), keys, ("recall",)
+    )
+    small = diff[diff["curve"] == "small hospitals (mean)"].set_index("large.abnormal_ratio")
+    # At 10% both grids are the same cell, so there is nothing to compare.
+    assert small.index.tolist() == [0.2, 0.3, 0.4, 0.5]
+    assert small["mean"].tolist() == pytest.approx([0.02, 0.03, 0.04, 0.05])
+
+
+def test_cost_projection():
+    runtime = pd.DataFrame(
+        {
+            "scenario": ["a", "a", "b", "c"],
+            "mode": "federated",
+            "dp": "nodp",
+            "seed": [0, 1, 0, 0],
+            "seconds": [100.0, 100.0, 50.0, 400.0],
+            "cpu_seconds": [90.0, 110.0, 50.0, 350.0],
+        }
+    )
+    grid = ["a/federated/nodp/seed0", "a/federated/nodp/seed1", "b/federated/nodp/seed0"]
+    cost = cost_table(runtime, {"grid": grid}, [2, 64]).set_index("cells")
+    assert cost.loc["grid", "n_cells"] == 3 and cost.loc["grid", "mean_seconds"] == pytest.approx(250 / 3)
+    assert cost.loc["grid", "wall_hours_2_cores"] == pytest.approx(125 / 3600)  # 250 CPU s / 2
+    assert cost.loc["grid", "wall_hours_64_cores"] == pytest.approx(100 / 3600)  # the longest cell
+    assert cost.loc["all cells", "cpu_hours"] == pytest.approx(600 / 3600)
