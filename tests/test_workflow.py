@@ -16,8 +16,10 @@ import yaml
 from conftest import REPO
 
 pytestmark = pytest.mark.slow
-QUICK_CELLS = 24
-SWEEP_FIGURES = {"sweep_figure": 4}
+# 6 core cells + the sweeps' federated cells (10 scenarios × 2 seeds, the core one shared)
+# + the DP cells (federated and large-only at all, federated at small_only: 2 ε × 2 seeds)
+QUICK_CELLS = 6 + 18 + 12
+FIGURES = {"figure": 6}  # Figures 2–7
 
 
 def copy_workflow(dest: Path) -> Path:
@@ -79,10 +81,16 @@ def test_quick_dag_builds_every_output(built):
     logs = [p.relative_to(results / "logs").as_posix() for p in (results / "logs").rglob("*.log")]
     for rule in ("fetch_data", "external_test", "partition", "train_cell", "aggregate", "core_tables", "fig1"):
         assert any(log.startswith(rule) for log in logs), rule
-    # 6 core cells + the sweeps' federated cells (10 scenarios × 2 seeds, the core one shared)
     assert len(list((results / "benchmarks").rglob("*.tsv"))) == QUICK_CELLS
     privacy = pd.read_csv(results / "tables" / "privacy.csv")
-    assert len(privacy) == QUICK_CELLS * 5 and not privacy["private"].any()  # × 5 hospitals, no DP
+    assert len(privacy) == QUICK_CELLS * 5  # × 5 hospitals
+    expected_private = [
+        dp.startswith("all-") or (dp.startswith("small_only-") and h.startswith("small"))
+        for dp, h in zip(privacy["dp"], privacy["hospital"], strict=True)
+    ]
+    assert privacy["private"].tolist() == expected_private
+    spent = privacy[privacy["private"]]
+    assert (spent["epsilon_spent"] <= spent["epsilon_target"]).all() and set(spent["epsilon_target"]) == {1, 10}
 
 
 def test_quick_dag_builds_the_sweeps(built):
@@ -104,6 +112,18 @@ def test_quick_dag_builds_the_sweeps(built):
     assert cost.loc["fixed_size", "n_cells"] == 12 and cost.loc["all cells", "n_cells"] == QUICK_CELLS
 
 
+def test_quick_dag_builds_the_privacy_figures(built):
+    results = built / "results"
+    for n in (6, 7):
+        assert (results / f"fig{n}.svg").read_text().lstrip().startswith("<svg"), n
+    fig7 = pd.read_csv(results / "figures" / "fig7.csv")
+    curves = set(fig7["curve"])
+    assert curves == {"federated, DP at every hospital", "federated, DP at small hospitals only", "federated, no DP"}
+    dp = fig7[~fig7["reference"]]
+    assert sorted(dp["epsilon"].unique()) == [1, 10] and set(dp["n"]) == {2}
+    assert fig7[fig7["reference"]]["epsilon"].isna().all()
+
+
 def test_report_holds_every_figure_and_table_with_captions(built, fashion_mirror):
     snakemake(built, "--report", "results/report.html", mirror=fashion_mirror)
     html = (built / "results" / "report.html").read_text()
@@ -119,7 +139,7 @@ def test_nothing_to_do_after_a_full_build(built, fashion_mirror):
 
 def test_figure_style_change_reruns_no_training(built, fashion_mirror):
     jobs = scheduled(snakemake(built, "-n", "all", overrides={"figures": {"width": 400}}, mirror=fashion_mirror))
-    assert jobs == {"all": 1, "fig1": 1, **SWEEP_FIGURES}
+    assert jobs == {"all": 1, "fig1": 1, **FIGURES}
 
 
 def test_new_seed_schedules_only_its_cells(built, fashion_mirror):
@@ -141,7 +161,14 @@ def test_one_figure_target_schedules_only_what_it_needs(tmp_path, fashion_mirror
 
 @pytest.mark.parametrize(
     "target, cells",
-    [("results/fig3.svg", 12), ("results/fig5.svg", 12), ("results/fig2.svg", 6), ("all", QUICK_CELLS)],
+    [
+        ("results/fig3.svg", 12),
+        ("results/fig5.svg", 12),
+        ("results/fig2.svg", 6),
+        ("results/fig6.svg", 2 * 2 * 2 + 2 * 2),  # DP curves + no-DP references
+        ("results/fig7.svg", 2 * 2 * 2 + 2),
+        ("all", QUICK_CELLS),
+    ],
 )
 def test_sweep_figure_schedules_only_its_cells_once(tmp_path, fashion_mirror, target, cells):
     workdir = copy_workflow(tmp_path)
