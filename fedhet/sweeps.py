@@ -102,9 +102,12 @@ def trend_table(metrics: pd.DataFrame, experiments: dict[str, dict]) -> pd.DataF
         if cells.empty:
             continue
         points = curve_points(cells, [x_key, *others], TREND_METRICS)
-        for group_keys, group in points.groupby(["curve", "metric", *others], sort=True):
-            curve, metric, *facet = group_keys
-            row = {"experiment": name, "curve": CURVES[curve], "metric": metric, "x": x_key}
+        # A sweep with DP settings has one curve per DP key.
+        for group_keys, group in points.groupby(["dp", "curve", "metric", *others], sort=True):
+            dp, curve, metric, *facet = group_keys
+            if group[x_key].nunique() < 2:
+                continue  # a lone grid point (e.g. a DP cell on the core scenario) is no curve
+            row = {"experiment": name, "dp": dp, "curve": CURVES[curve], "metric": metric, "x": x_key}
             row.update(dict(zip(others, facet, strict=True)))
             row["n_seeds"] = group["seed"].nunique()
             row.update(linear_trend(group[x_key].to_numpy(), group["value"].to_numpy()))
@@ -119,9 +122,11 @@ def trend_table(metrics: pd.DataFrame, experiments: dict[str, dict]) -> pd.DataF
 
 
 def sweep_summary(metrics: pd.DataFrame, x: str, facet: str, metric_names: tuple[str, ...]) -> pd.DataFrame:
-    """Mean and 95% CI over seeds of each curve at each (facet, x): a figure's plotted data."""
+    """Mean and 95% CI over seeds of each curve at each (facet, x), federated without DP: a
+    sweep figure's plotted data."""
     keys = [x] if facet == "metric" else [x, facet]
-    points = curve_points(metrics[metrics["mode"] == "federated"], keys, metric_names)
+    cells = metrics[(metrics["mode"] == "federated") & (metrics["dp"] == "nodp")]
+    points = curve_points(cells, keys, metric_names)
     summary = summarise(points, ["curve", "metric", *keys])
     summary["curve"] = summary["curve"].map(CURVES)
     return summary
@@ -135,7 +140,7 @@ def paired_difference(
 
     def points(scenarios: list[str]) -> pd.DataFrame:
         cells = metrics[metrics["scenario"].isin(scenarios) & (metrics["mode"] == "federated")]
-        return curve_points(cells, keys, metric_names).drop(columns=["n_hospitals"])
+        return curve_points(cells[cells["dp"] == "nodp"], keys, metric_names).drop(columns=["n_hospitals"])
 
     on = ["curve", "metric", "seed", *keys]
     both = points(first).merge(points(second), on=on, suffixes=("_first", "_second"))

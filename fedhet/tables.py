@@ -224,7 +224,8 @@ def trends_markdown(trends: pd.DataFrame) -> str:
         p=[f"{p:.2g}" for p in trends["p_value"]],
         p_holm=[f"{p:.2g}" for p in trends["p_holm"]],
     )
-    table = rows[["experiment", *facets, "curve", "metric", "slope", "p", "p_holm", "verdict"]]
+    dp = ["dp"] if trends["dp"].nunique() > 1 else []
+    table = rows[["experiment", *dp, *facets, "curve", "metric", "slope", "p", "p_holm", "verdict"]]
     table = table.rename(columns={"slope": "slope per 10 points of ratio [95% CI]", "p_holm": "p (Holm)"})
     note = (
         "\nLeast-squares slope of the metric on the large hospital's abnormal ratio over every seed's cell; "

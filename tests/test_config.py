@@ -62,5 +62,5 @@ def test_full_scale_run_override_merges_into_the_study_config():
     config = validate_config(config)
     assert config["experiments"]["fixed_size"]["grid"] == BASE["experiments"]["fixed_size"]["grid"]
     assert {c.seed for c in experiment_cells(config, "fixed_count")} == {0, 1, 2}
-    assert len(experiment_cells(config, "dp_all")) == 4 * 2 * 3
-    assert len(all_experiment_cells(config)) == 68 * 3 + 4 * 3 * 3
+    assert len(experiment_cells(config, "dp_all")) == 3 * 2 * 3
+    assert len(all_experiment_cells(config)) == 68 * 3 + 3 * 3 * 3

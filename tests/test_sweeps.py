@@ -138,3 +138,16 @@ def test_cost_projection():
     assert cost.loc["grid", "wall_hours_2_cores"] == pytest.approx(125 / 3600)  # 250 CPU s / 2
     assert cost.loc["grid", "wall_hours_64_cores"] == pytest.approx(100 / 3600)  # the longest cell
     assert cost.loc["all cells", "cpu_hours"] == pytest.approx(600 / 3600)
+
+
+def test_dp_cells_on_a_grid_point_stay_out_of_the_no_dp_curves():
+    plain = metrics_table(linear)
+    private = metrics_table(lambda x, s, t: 0.1).assign(dp="all-eps1-delta1e-05-clip1")
+    metrics = pd.concat([plain, private])
+    experiments = {"fixed_size": {"grid": {"large.abnormal_ratio": X}, "scenarios": [scenario(x) for x in X]}}
+    table = trend_table(metrics, experiments)
+    assert set(table["dp"]) == {"nodp", "all-eps1-delta1e-05-clip1"}
+    small = table[(table["curve"] == "small hospitals (mean)") & (table["dp"] == "nodp")]
+    assert small["slope"].tolist() == pytest.approx([0.4])
+    data = sweep_figure_data(metrics, SWEEP_FIGURES[2])
+    assert data[data["curve"] == "small hospitals (mean)"]["mean"].min() > 0.5
