@@ -37,7 +37,11 @@ class GridPoint:
     scenario: Scenario
 
     def label(self) -> str:
-        return ", ".join(f"{key}={value:g}" for key, value in self.values)
+        return point_label(dict(self.values))
+
+
+def point_label(values: dict[str, float]) -> str:
+    return ", ".join(f"{key}={value:g}" for key, value in values.items())
 
 
 def coordinate(scenario: Scenario, key: str) -> float:
@@ -87,8 +91,7 @@ def grid_points(config: dict, name: str) -> list[GridPoint]:
     points = []
     for combo in itertools.product(*(grid[k] for k in keys)):
         values = dict(zip(keys, combo, strict=True))
-        label = ", ".join(f"{k}={v:g}" for k, v in values.items())
-        scenario = apply_point(config["hospitals"], values, f"experiments.{name} grid point ({label})")
+        scenario = apply_point(config["hospitals"], values, f"experiments.{name} grid point ({point_label(values)})")
         points.append(GridPoint(name, tuple(values.items()), scenario))
     return points
 

@@ -67,6 +67,13 @@ def save_svg(chart: alt.Chart, path: str | Path) -> None:
 METRIC_LABELS = {"recall": "recall", "precision": "precision", "auroc": "AUROC", "specificity": "specificity"}
 
 
+def value_scale(data: pd.DataFrame, margin: float = 0.02) -> alt.Scale:
+    """A metric axis spanning every mean and interval in ``data``, kept within [0, 1]."""
+    low = max(0.0, float(np.nanmin(data[["ci_low", "mean"]].to_numpy())) - margin)
+    high = min(1.0, float(np.nanmax(data[["ci_high", "mean"]].to_numpy())) + margin)
+    return alt.Scale(domain=[low, high], zero=False)
+
+
 def sweep_figure_data(metrics: pd.DataFrame, figure: SweepFigure) -> pd.DataFrame:
     """A sweep figure's plotted data: one row per panel, curve and x, mean and 95% CI over
     seeds, with the panel's title."""
@@ -101,9 +108,7 @@ def sweep_chart(data: pd.DataFrame, figure: SweepFigure, spec: dict) -> alt.Char
     rows = []
     for metric in figure.metrics:
         subset = data[data["metric"] == metric]
-        low = max(0.0, float(np.nanmin(subset[["ci_low", "mean"]].to_numpy())) - 0.02)
-        high = min(1.0, float(np.nanmax(subset[["ci_high", "mean"]].to_numpy())) + 0.02)
-        scale = alt.Scale(domain=[low, high], zero=False)
+        scale = value_scale(subset)
         panels = []
         for index in sorted(subset["panel_index"].unique()):
             panel = subset[subset["panel_index"] == index]
@@ -148,9 +153,10 @@ def privacy_figure_data(metrics: pd.DataFrame, figure: PrivacyFigure) -> pd.Data
     specs = {key: DPSpec.parse(key) for key in points["dp"].unique()}
     points["placement"] = points["dp"].map(lambda k: specs[k].placement)
     points["epsilon"] = points["dp"].map(lambda k: specs[k].epsilon if specs[k].enabled else np.nan)
+    points["delta"] = points["dp"].map(lambda k: specs[k].delta if specs[k].enabled else np.nan)
     wanted = set(figure.curves) | {(mode, "none") for mode in figure.references}
     points = points[[(m, p) in wanted for m, p in zip(points["mode"], points["placement"], strict=True)]]
-    data = summarise(points, ["mode", "placement", "hospital_type", "metric", "epsilon"])
+    data = summarise(points, ["mode", "placement", "hospital_type", "metric", "epsilon", "delta"])
     data["curve"] = [curve_label(m, p) for m, p in zip(data["mode"], data["placement"], strict=True)]
     data["reference"] = data["placement"] == "none"
     data["group"] = data["hospital_type"].map(GROUP_LABELS)
@@ -169,9 +175,10 @@ def privacy_chart(data: pd.DataFrame, figure: PrivacyFigure, spec: dict) -> alt.
     plotted = pd.concat(
         [data[~data["reference"]], flat.assign(epsilon=low_eps), flat.assign(epsilon=high_eps)], ignore_index=True
     )
+    deltas = ", ".join(f"{d:g}".replace("e-0", "e-") for d in sorted(data["delta"].dropna().unique()))
     x = alt.X(
         "epsilon:Q",
-        title="ε (per hospital, whole training; δ = 1e-5)",
+        title=f"ε (per hospital, whole training; δ = {deltas})",
         scale=alt.Scale(type="log", domain=[low_eps, high_eps], nice=False),
         axis=alt.Axis(values=sorted(eps.unique()), format="~g"),
     )
@@ -182,9 +189,7 @@ def privacy_chart(data: pd.DataFrame, figure: PrivacyFigure, spec: dict) -> alt.
     rows = []
     for row, metric in enumerate(figure.metrics):
         subset = plotted[plotted["metric"] == metric]
-        low = max(0.0, float(np.nanmin(subset[["ci_low", "mean"]].to_numpy())) - 0.02)
-        high = min(1.0, float(np.nanmax(subset[["ci_high", "mean"]].to_numpy())) + 0.02)
-        scale = alt.Scale(domain=[low, high], zero=False)
+        scale = value_scale(subset)
         panels = []
         for col, group in enumerate(GROUP_LABELS.values()):
             panel = subset[subset["group"] == group]
