@@ -34,7 +34,7 @@ class TrainSpec:
 PLACEMENTS = ("none", "all", "small_only", "large_only")
 ACCOUNTANTS = ("prv", "rdp")
 # How Opacus computes per-sample gradients. "hooks" measured fastest on our CNN on 2 CPU
-# threads; "ew" (expanded weights) and "functorch" were 2–6× slower.
+# threads; "ew" (expanded weights) and "functorch" were 2.3–2.7× slower.
 GRAD_SAMPLE_MODES = ("hooks", "ew", "functorch")
 DEFAULT_GRAD_SAMPLE_MODE = "hooks"
 

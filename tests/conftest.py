@@ -18,7 +18,7 @@ def mirror_dir() -> Path | None:
     candidates = [os.environ.get(MIRROR_ENV), REPO.parent / "shared" / "data" / "fashion-mnist"]
     for candidate in candidates:
         if candidate and (Path(candidate) / "train-labels-idx1-ubyte.gz").is_file():
-            return Path(candidate)
+            return Path(candidate).resolve()  # the workflow tests run in other directories
     return None
 
 

@@ -1,0 +1,554 @@
+"""The README's results tables and checked prose numbers, generated from the committed files.
+
+This module owns every block of README.md between
+``<!-- generated: NAME (python docs/readme_tables.py) -->`` and ``<!-- end generated -->``:
+each NAME is a key of ``BLOCKS``, whose function renders the block's text from the files under
+``docs/results/`` and ``benchmarks/results/`` alone. It also owns ``PROSE``, numbers stated in
+the README's prose outside the blocks: each function there returns a phrase, built from the
+files, that README.md must contain word for word.
+
+Numbers are Python's ``format`` of the file's value (no hand rounding), so README == file.
+
+    python docs/readme_tables.py          # rewrite the generated blocks of README.md in place
+    python docs/readme_tables.py --check  # exit 1 and print a diff for every block that
+                                          # differs, and every prose phrase that is missing
+
+A new table is one render function and one entry in ``BLOCKS``, plus its markers in the README.
+Plain Python + pandas: no torch, no fedhet import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import functools
+import json
+import re
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path("docs/results")
+BENCHMARKS = Path("benchmarks/results")
+COMMAND = "python docs/readme_tables.py"
+END = "<!-- end generated -->"
+BLOCK_RE = re.compile(
+    r"<!-- generated: (?P<name>[\w-]+) \(" + re.escape(COMMAND) + r"\) -->\n(?P<body>.*?)" + re.escape(END),
+    re.DOTALL,
+)
+MINUS = "\u2212"  # the README writes negative numbers with a real minus sign
+
+
+# --- reading and formatting ------------------------------------------------------------------
+
+
+def _csv(root: Path, name: str) -> pd.DataFrame:
+    path = (root / RESULTS / name).resolve()
+    stat = path.stat()
+    return _read_csv(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _read_csv(path: Path, mtime_ns: int, size: int) -> pd.DataFrame:  # the stat fields key the cache
+    return pd.read_csv(path)
+
+
+def _json(root: Path, name: str) -> dict:
+    return json.loads((root / BENCHMARKS / name).read_text())
+
+
+def _signed(x: float, digits: int) -> str:
+    return format(x, f"+.{digits}f").replace("-", MINUS)
+
+
+def _pm(row: pd.Series, digits: int = 3) -> str:
+    """``mean ± half-width of the 95% interval``, as fedhet's own tables write it."""
+    return f"{row['mean']:.{digits}f} ± {(row['ci_high'] - row['ci_low']) / 2:.{digits}f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _one(df: pd.DataFrame, **where) -> pd.Series:
+    mask = np.ones(len(df), dtype=bool)
+    for col, value in where.items():
+        mask &= df[col].to_numpy() == value
+    (rows,) = np.nonzero(mask)
+    if len(rows) != 1:
+        raise ValueError(f"expected one row for {where}, found {len(rows)}")
+    return df.iloc[rows[0]]
+
+
+# --- Tables 2 and 3 --------------------------------------------------------------------------
+
+METRIC_LABELS = {"recall": "recall", "precision": "precision", "auroc": "AUROC", "specificity": "specificity",
+                 "auprc": "AUPRC"}  # fmt: skip
+
+
+def _study_table(root: Path, file: str, other: str, label: str) -> str:
+    df = _csv(root, file)
+    header = ["metric", "federated (fedhet)", "federated (study)", f"{label} (fedhet)", f"{label} (study)"]
+    rows = []
+    for _, r in df.iterrows():
+        cells = [METRIC_LABELS.get(r["metric"], r["metric"])]
+        for mode in ("federated", other):
+            m = {"mean": r[f"{mode}_mean"], "ci_low": r[f"{mode}_ci_low"], "ci_high": r[f"{mode}_ci_high"]}
+            study = r[f"{mode}_study"]
+            cells += [_pm(m), "—" if pd.isna(study) else f"{study:.3f}"]
+        rows.append(cells)
+    return _table(header, rows)
+
+
+def table2(root: Path) -> str:
+    return _study_table(root, "table2.csv", "local", "small only")
+
+
+def table3(root: Path) -> str:
+    return _study_table(root, "table3.csv", "large_only", "large only")
+
+
+# --- training budget -------------------------------------------------------------------------
+
+BUDGET_ROUNDS = (1, 2, 5, 10)
+BUDGET_COLUMNS = (
+    ("federated", "recall", "federated recall"),
+    ("local", "recall", "small only recall"),
+    ("large_only", "precision", "large only precision"),
+    ("local", "auroc", "small only AUROC"),
+    ("large_only", "auroc", "large only AUROC"),
+)
+
+
+def budget(root: Path) -> str:
+    df = _csv(root, "budget.csv")
+    df = df[df["dp"] == "nodp"]
+    rows = [
+        [str(rnd)]
+        + [f"{_one(df, round=rnd, mode=mode, metric=metric)['mean']:.3f}" for mode, metric, _ in BUDGET_COLUMNS]
+        for rnd in BUDGET_ROUNDS
+    ]
+    return _table(["rounds"] + [label for *_, label in BUDGET_COLUMNS], rows)
+
+
+# --- trend tests -----------------------------------------------------------------------------
+
+TREND_DIGITS = 4  # slopes per 10 points are 0.0001–0.02: four decimals show them all
+
+
+def _trend_cell(r: pd.Series, with_ci: bool) -> str:
+    d = TREND_DIGITS
+    text = _signed(r["slope_per_10pp"], d)
+    if with_ci:  # the CI columns hold the slope per unit ratio; per 10 points is / 10
+        text += f" [{_signed(r['ci_low'] / 10, d)}, {_signed(r['ci_high'] / 10, d)}]"
+    verdict = r["verdict"]
+    return text + (f", {verdict}" if verdict in ("rises", "falls") else f", p {r['p_holm']:.2f}")
+
+
+def trends(root: Path) -> str:
+    df = _csv(root, "trends.csv")
+    df = df[df["dp"] == "nodp"]
+    header = ["grid", "small hospitals at", "recall, small mean", "recall, large", "AUROC, small mean", "AUROC, large"]
+    columns = (
+        ("recall", "small hospitals (mean)", True),
+        ("recall", "large hospital", True),
+        ("auroc", "small hospitals (mean)", False),
+        ("auroc", "large hospital", False),
+    )
+    rows = []
+    for experiment in ("fixed_size", "fixed_count"):
+        for ratio in sorted(df.loc[df["experiment"] == experiment, "small.abnormal_ratio"].unique()):
+            cells = [experiment.replace("_", " "), f"{ratio:.0%}"]
+            for metric, curve, with_ci in columns:
+                r = _one(df, experiment=experiment, metric=metric, curve=curve, **{"small.abnormal_ratio": ratio})
+                cells.append(_trend_cell(r, with_ci))
+            rows.append(cells)
+    return _table(header, rows)
+
+
+# --- fixed size minus fixed count ------------------------------------------------------------
+
+COUNT_VS_SIZE_RATIOS = (0.2, 0.3, 0.4, 0.5)  # the large hospital's ratios shown
+FIXED_ABNORMAL_COUNT = 3000  # config: experiments.fixed_count large.abnormal_count
+
+
+def count_vs_size(root: Path) -> str:
+    df = _csv(root, "count_vs_size.csv")
+    df = df[(df["curve"] == "small hospitals (mean)") & (df["metric"] == "recall")]
+    header = ["small hospitals at"]
+    for i, x in enumerate(COUNT_VS_SIZE_RATIOS):
+        size = f"{FIXED_ABNORMAL_COUNT / x:,.0f}"
+        header.append(f"large at {x:.0%} ({size} imgs)" if i == 0 else f"{x:.0%} ({size})")
+    rows = []
+    for small in sorted(df["small.abnormal_ratio"].unique()):
+        cells = [f"{small:.0%}"]
+        for x in COUNT_VS_SIZE_RATIOS:
+            r = _one(df, **{"large.abnormal_ratio": x, "small.abnormal_ratio": small})
+            cells.append(f"{_signed(r['mean'], 3)} [{_signed(r['ci_low'], 3)}, {_signed(r['ci_high'], 3)}]")
+        rows.append(cells)
+    return _table(header, rows)
+
+
+# --- Figures 6 and 7 -------------------------------------------------------------------------
+
+
+def _privacy_figure(root: Path, file: str) -> str:
+    df = _csv(root, file)
+    dp = df[~df["reference"]]
+    ref = df[df["reference"]]
+    epsilons = sorted(dp["epsilon"].unique())
+    header = ["evaluated on", "metric", "curve"] + [f"ε = {e:g}" for e in epsilons] + ["no DP"]
+    rows = []
+    for group in ("large hospital", "small hospitals (mean)"):
+        for metric in sorted(dp["metric"].unique()):
+            for curve in dp["curve"].drop_duplicates():
+                part = dp[(dp["group"] == group) & (dp["metric"] == metric) & (dp["curve"] == curve)]
+                mode = part["mode"].iloc[0]
+                cells = [group, metric, curve] + [_pm(_one(part, epsilon=e)) for e in epsilons]
+                cells.append(_pm(_one(ref, group=group, metric=metric, mode=mode)))
+                rows.append(cells)
+    return _table(header, rows)
+
+
+def fig6(root: Path) -> str:
+    return _privacy_figure(root, "fig6.csv")
+
+
+def fig7(root: Path) -> str:
+    return _privacy_figure(root, "fig7.csv")
+
+
+# --- spent ε ---------------------------------------------------------------------------------
+
+
+def privacy_spent(root: Path) -> str:
+    df = _csv(root, "privacy.csv")
+    private = df[df["private"].astype(bool)]
+    trained = private[private["steps"] > 0]
+    idle = private[~(private["steps"] > 0)]
+    share = trained["epsilon_spent"] / trained["epsilon_target"]
+    text = (
+        f"Each of the {len(trained)} private hospitals that trained (one row per hospital and cell in "
+        f"[docs/results/privacy.csv](docs/results/privacy.csv)) spent between {share.min():.1%} and "
+        f"{share.max():.1%} of its ε."
+    )
+    if len(idle):
+        modes = ", ".join(f"`{m}`" for m in sorted(idle["mode"].unique()))
+        text += (
+            f" The file, made before a fix, still lists {len(idle)} hospitals that never trained (steps 0: "
+            f"the small hospitals of the {modes} cells with DP at every hospital) as private; fedhet now "
+            "lists a hospital as private only if it trains under DP."
+        )
+    return textwrap.fill(text, width=95, break_long_words=False, break_on_hyphens=False)
+
+
+# --- cost of the grid ------------------------------------------------------------------------
+
+COST_LABELS = {
+    "fixed_size": "fixed size (Figures 2–4)",
+    "fixed_count": "fixed count (Figure 5)",
+    "dp_all": "DP everywhere (Figures 6–7)",
+    "dp_small": "DP at small hospitals (Figure 7)",
+    "all cells": "every cell of the run (incl. core)",
+}
+
+
+def cost(root: Path) -> str:
+    df = _csv(root, "cost.csv")
+    header = ["cells", "count", "mean s per cell", "CPU hours", "projected wall, 2 cores", "8 cores", "64 cores"]
+    rows = [
+        [
+            COST_LABELS.get(r["cells"], r["cells"]),
+            f"{r['n_cells']}",
+            f"{r['mean_seconds']:.0f}",
+            f"{r['cpu_hours']:.2f}",
+        ]
+        + [f"{r[f'wall_hours_{n}_cores']:.2f} h" for n in (2, 8, 64)]
+        for _, r in df.iterrows()
+    ]
+    return _table(header, rows)
+
+
+# --- speed -----------------------------------------------------------------------------------
+
+
+def speed(root: Path) -> str:
+    b = _json(root, "cell_nodp.json")
+    header = ["wall time per cell", "training images/s", "training GFLOP/s", "matmul peak", "fraction of peak"]
+    row = [
+        f"{b['wall_seconds']:.1f} s ({b['train_seconds']:.1f} s training + per-round evaluation)",
+        f"{b['images_per_second']:,.0f}",
+        f"{b['train_gflops']:.1f}",
+        f"{b['matmul_peak_gflops']:.1f} GFLOP/s",
+        f"{b['fraction_of_peak']:.0%}",
+    ]
+    return _table(header, [row])
+
+
+BLOCKS: dict[str, Callable[[Path], str]] = {
+    "table2": table2,
+    "table3": table3,
+    "budget": budget,
+    "trends": trends,
+    "count_vs_size": count_vs_size,
+    "fig6": fig6,
+    "fig7": fig7,
+    "privacy_spent": privacy_spent,
+    "cost": cost,
+    "speed": speed,
+}
+
+
+# --- prose numbers outside the blocks --------------------------------------------------------
+# Each returns a phrase that README.md must contain (compared with runs of whitespace collapsed,
+# so reflowing the README's lines does not matter).
+
+
+def _t(root: Path, file: str, metric: str, mode: str) -> str:
+    return f"{_one(_csv(root, file), metric=metric)[f'{mode}_mean']:.3f}"
+
+
+def prose_federated_vs_small(root: Path) -> str:
+    def t(metric: str, mode: str) -> str:
+        return _t(root, "table2.csv", metric, mode)
+
+    recall = f"recall {t('recall', 'federated')} vs {t('recall', 'local')}"
+    return f"{recall}, AUROC {t('auroc', 'federated')} vs {t('auroc', 'local')}"
+
+
+def prose_large_only(root: Path) -> str:
+    def t(metric: str, mode: str) -> str:
+        return _t(root, "table3.csv", metric, mode)
+
+    fed, lone = t("auroc", "federated"), t("auroc", "large_only")
+    auroc = f"AUROC {fed} for both" if fed == lone else f"AUROC {lone} vs {fed}"
+    return (
+        f"{auroc}, recall {t('recall', 'large_only')} vs {t('recall', 'federated')}, "
+        f"and precision {t('precision', 'large_only')} vs {t('precision', 'federated')}"
+    )
+
+
+def prose_budget(root: Path) -> str:
+    df = _csv(root, "budget.csv")
+    df = df[df["dp"] == "nodp"]
+
+    def m(mode: str, metric: str, rnd: int) -> float:
+        return _one(df, mode=mode, metric=metric, round=rnd)["mean"]
+
+    last = int(df["round"].max())
+    early = sorted({f"{m('large_only', 'precision', r):.2f}" for r in (1, 2)})
+    return (
+        f"({m('local', 'recall', 1):.2f} → {m('local', 'recall', last):.2f} over {last} epochs). Federated training "
+        f"reaches {m('federated', 'recall', 2):.2f} after 2 rounds. The large-only model's precision at the small "
+        f"hospitals starts much nearer the study's value ({'–'.join(early)} after 1–2 rounds)"
+    )
+
+
+def prose_sweep_endpoints(root: Path) -> str:
+    df = _csv(root, "fig3.csv")
+    df = df[
+        (df["curve"] == "small hospitals (mean)") & (df["metric"] == "recall") & (df["small.abnormal_ratio"] == 0.1)
+    ]
+    return f"(e.g. {_pm(_one(df, x=0.1))} → {_pm(_one(df, x=0.5))} with the small hospitals at 10%)"
+
+
+def _trends(root: Path, experiment: str, metric: str) -> pd.DataFrame:
+    df = _csv(root, "trends.csv")
+    return df[(df["dp"] == "nodp") & (df["experiment"] == experiment) & (df["metric"] == metric)]
+
+
+def prose_trend_recall(root: Path) -> str:
+    size = _trends(root, "fixed_size", "recall")
+    passing = int(size["verdict"].isin(["rises", "falls"]).sum())
+    return f"{passing} of the {len(size)} recall curves pass the Holm-corrected test"
+
+
+def prose_trend_auroc(root: Path) -> str:
+    size = _trends(root, "fixed_size", "auroc")
+    count = _trends(root, "fixed_count", "auroc")
+    passing = size[size["verdict"].isin(["rises", "falls"])]["slope_per_10pp"]
+    falls = int((count["verdict"] == "falls").sum())
+    on = f"all {falls}" if falls == len(count) else f"{falls} of {len(count)}"
+    f5 = _csv(root, "fig5.csv")
+    f5 = f5[f5["metric"] == "auroc"]
+    lo, hi = (f5[f5["x"] == x]["mean"] for x in (f5["x"].min(), f5["x"].max()))
+    return (
+        f"(slopes ≤ {size['slope_per_10pp'].max():.4f} per 10 points; {len(passing)} of {len(size)} curves pass the "
+        f"test, both with slopes of {_signed(passing.min(), 4)} to {_signed(passing.max(), 4)}, i.e. nothing that "
+        f"matters). At a fixed count it falls significantly on {on} curves, by about "
+        f"{-count['slope_per_10pp'].mean():.3f} per 10 points ({lo.min():.3f}–{lo.max():.3f} → "
+        f"{hi.min():.3f}–{hi.max():.3f})"
+    )
+
+
+def _fig(root: Path, file: str, group: str, metric: str, placement: str, mode: str = "federated") -> pd.DataFrame:
+    df = _csv(root, file)
+    return df[(df["group"] == group) & (df["metric"] == metric) & (df["placement"] == placement) & (df["mode"] == mode)]
+
+
+def _by_eps(*args) -> pd.Series:
+    return _fig(*args).set_index("epsilon")["mean"]
+
+
+def prose_dp_everywhere(root: Path) -> str:
+    small, large = "small hospitals (mean)", "large hospital"
+    fed, lone = (
+        _by_eps(root, "fig6.csv", small, "recall", "all"),
+        _by_eps(root, "fig6.csv", small, "recall", "all", "large_only"),
+    )
+    fed_l = _by_eps(root, "fig6.csv", large, "recall", "all")
+    lone_l = _by_eps(root, "fig6.csv", large, "recall", "all", "large_only")
+    fed_a = _by_eps(root, "fig6.csv", small, "auroc", "all")
+    lone_a = _by_eps(root, "fig6.csv", small, "auroc", "all", "large_only")
+    auroc = sorted({f"{fed_a[e]:.3f} vs {lone_a[e]:.3f}" for e in (1, 10)})
+    return (
+        f"is {fed[1]:.3f} / {fed[10]:.3f} against {lone[1]:.3f} / {lone[10]:.3f} for the large hospital training "
+        f"alone under the same ε (at the large hospital: {fed_l[1]:.3f} vs {lone_l[1]:.3f}). AUROC is equal within "
+        f"the intervals ({' / '.join(auroc)})"
+    )
+
+
+def prose_sigma(root: Path) -> str:
+    df = _csv(root, "privacy.csv")
+    df = df[df["private"].astype(bool) & (df["steps"] > 0)]
+    large = df[df["hospital"].str.startswith("large")].groupby("epsilon_target")[["sigma", "q", "steps"]].first()
+    small = df[df["hospital"].str.startswith("small")].groupby("epsilon_target")[["sigma", "q", "steps"]].first()
+    ratio = small["sigma"] / large["sigma"]
+    return (
+        f"(q = 1/{1 / small['q'].iloc[0]:.0f}, {small['steps'].iloc[0]:,.0f} steps) needs "
+        f"{ratio.min():.1f}–{ratio.max():.1f}× the large hospital's noise multiplier "
+        f"(q = 1/{1 / large['q'].iloc[0]:.0f}, {large['steps'].iloc[0]:,.0f} steps) for the same ε "
+        f"(ε = 1: σ = {small.loc[1.0, 'sigma']:.2f} vs {large.loc[1.0, 'sigma']:.2f})"
+    )
+
+
+NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
+
+
+def prose_fedavg_weight(root: Path) -> str:
+    t1 = _csv(root, "table1.csv")
+    n = t1["n_train"].sum()
+    small = t1.loc[t1["type"] == "small", "n_train"]
+    count = NUMBER_WORDS.get(len(small), str(len(small)))
+    return f"with weight {small.iloc[0] / n:.3f} (the {count} small hospitals together: {small.sum() / n:.2f})"
+
+
+def prose_dp_small_only(root: Path) -> str:
+    small = "small hospitals (mean)"
+    so = _by_eps(root, "fig7.csv", small, "recall", "small_only")
+    ref = _fig(root, "fig7.csv", small, "recall", "none")["mean"].iloc[0]
+    so_auroc = sorted({f"{v:.3f}" for v in _fig(root, "fig7.csv", small, "auroc", "small_only")["mean"]})
+    everywhere = _fig(root, "fig7.csv", small, "recall", "all")["mean"]
+    auroc = _fig(root, "fig7.csv", small, "auroc", "all")["mean"]
+    eps = " / ".join(f"{e:g}" for e in so.index)
+    return (
+        f"{' / '.join(f'{v:.3f}' for v in so)} at ε = {eps} against {ref:.3f} without DP, and AUROC stays at "
+        f"{'–'.join(so_auroc)}; with DP at every hospital recall drops to {everywhere.min():.3f}–"
+        f"{everywhere.max():.3f} and AUROC to {auroc.min():.3f}–{auroc.max():.3f}"
+    )
+
+
+def prose_dp_benchmark(root: Path) -> str:
+    b = _json(root, "cell_dp.json")
+    return (
+        f"{b['dp_over_nodp_train_seconds']:.2f}× the non-DP time ({b['dp']['train_seconds']:.0f} s vs "
+        f"{b['train_seconds']:.0f} s), or {b['dp_over_nodp_wall_seconds']:.2f}× in wall time"
+    )
+
+
+PROSE: list[Callable[[Path], str]] = [
+    prose_federated_vs_small,
+    prose_large_only,
+    prose_budget,
+    prose_sweep_endpoints,
+    prose_trend_recall,
+    prose_trend_auroc,
+    prose_dp_everywhere,
+    prose_sigma,
+    prose_fedavg_weight,
+    prose_dp_small_only,
+    prose_dp_benchmark,
+]
+
+
+# --- README blocks ---------------------------------------------------------------------------
+
+
+def _body(name: str, root: Path) -> str:
+    """A block's text between its markers: the rendered text and a blank line."""
+    return BLOCKS[name](root) + "\n\n"
+
+
+def blocks(readme: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for m in BLOCK_RE.finditer(readme):
+        name = m["name"]
+        if name in found:
+            raise ValueError(f"README block {name!r} appears twice")
+        if name not in BLOCKS:
+            raise ValueError(f"README block {name!r} has no render function in BLOCKS")
+        found[name] = m["body"]
+    return found
+
+
+def _marker(name: str) -> str:
+    return f"<!-- generated: {name} ({COMMAND}) -->"
+
+
+def regenerate(readme: str, root: Path) -> str:
+    blocks(readme)  # unknown or repeated names stop here
+    return BLOCK_RE.sub(lambda m: f"{_marker(m['name'])}\n{_body(m['name'], root)}{END}", readme)
+
+
+def check(root: Path = ROOT, readme_path: Path | None = None) -> list[str]:
+    """Problems found: one entry per differing or missing block and per missing prose phrase."""
+    readme = (readme_path or root / "README.md").read_text()
+    found = blocks(readme)
+    problems = []
+    for name in BLOCKS:
+        if name not in found:
+            problems.append(f"block {name}: README.md has no '{_marker(name)}' ... '{END}'")
+            continue
+        want = _body(name, root)
+        if found[name] != want:
+            diff = difflib.unified_diff(
+                found[name].splitlines(), want.splitlines(), f"README.md:{name}", f"{name} from files", lineterm=""
+            )
+            problems.append(f"block {name} differs from the files:\n" + "\n".join(diff))
+    flat = " ".join(readme.split())
+    for phrase_of in PROSE:
+        phrase = phrase_of(root)
+        if " ".join(phrase.split()) not in flat:
+            problems.append(f"prose {phrase_of.__name__}: README.md does not say {phrase!r}")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="report differences, change nothing")
+    parser.add_argument("--root", type=Path, default=ROOT, help="repository root (README.md, docs/, benchmarks/)")
+    args = parser.parse_args(argv)
+    path = args.root / "README.md"
+    if not args.check:
+        text = path.read_text()
+        new = regenerate(text, args.root)
+        if new != text:
+            path.write_text(new)
+    problems = check(args.root)
+    for p in problems:
+        print(p, end="\n\n")
+    if args.check:
+        return 1 if problems else 0
+    print(f"README.md: {len(BLOCKS)} blocks regenerated; {len(problems)} problems left")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
