@@ -4,7 +4,7 @@ from snakemake.utils import min_version, validate
 
 from fedhet.config import validate_config
 
-min_version("8.0")
+min_version("9.0")
 
 
 configfile: "config/config.yaml"

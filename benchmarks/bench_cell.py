@@ -95,9 +95,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/cell_nodp.json"))
     parser.add_argument("--dp", default=None, help="also time this DP key (e.g. all-eps1-delta1e-05-clip1)")
+    parser.add_argument("--matmul-size", type=int, default=2048, help="side of the matmul that measures peak")
     args = parser.parse_args()
     config = load_config(args.config)
-    peak = matmul_peak(args.threads)
+    peak = matmul_peak(args.threads, args.matmul_size)
     with tempfile.TemporaryDirectory() as work:
         cell = run_federated_cell(config, args.seed, args.threads, Path(work))
         dp_cell = run_federated_cell(config, args.seed, args.threads, Path(work), args.dp) if args.dp else None

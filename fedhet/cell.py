@@ -1,7 +1,10 @@
 """One grid cell end to end: load its partitions, train per mode, write tidy outputs.
 
-Both the Snakemake training rule and ``fedhet cell`` call ``run_cell``. The cell's ``dp`` key
-(``fedhet.specs.DPSpec.key``) says which hospitals train with DP-SGD.
+Both the Snakemake training rule and ``fedhet cell`` call ``run_cell``. The cell's
+``algorithm`` key (``fedhet.algorithms.AlgorithmSpec.key``) says how the federation trains;
+its ``dp`` key (``fedhet.specs.DPSpec.key``) says which hospitals train with DP-SGD: those of
+the placement's type that train in the cell's mode. A hospital that only evaluates (a small
+hospital in ``large_only``) is not private, whatever the placement.
 """
 
 from __future__ import annotations
@@ -15,20 +18,17 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from fedhet import atomic_output
+from fedhet.algorithms import AlgorithmSpec
 from fedhet.client import Client
 from fedhet.config import Cell, model_spec, train_spec
-from fedhet.federated import Site, run_mode
+from fedhet.federated import Site, check_algorithm, run_mode, trainers
+from fedhet.model import to_tensor
 from fedhet.partition import Scenario, read_hospital
 from fedhet.privacy import privacy_table, private_hospitals, validate_dp
 from fedhet.specs import DPSpec
+from fedhet.tables import write_parquet_atomic
 
 log = logging.getLogger("fedhet")
-
-
-def write_parquet_atomic(df: pd.DataFrame, path: Path) -> None:
-    with atomic_output(path) as tmp:
-        df.to_parquet(tmp, index=False)
 
 
 def run_cell(
@@ -41,11 +41,12 @@ def run_cell(
     threads: int = 1,
     privacy_out: Path | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    shared_path: Path | None = None,
 ) -> pd.DataFrame:
     """Train ``cell`` on the partitions in ``partition_dir`` and write its metrics and
     per-round log as Parquet, and with ``privacy_out`` what each hospital's training spent
-    (``fedhet.privacy.PrivacyRecord`` rows). ``progress`` is called after every round.
-    Returns the metrics table."""
+    (``fedhet.privacy.PrivacyRecord`` rows). ``shared_path`` is the shared public set G, for
+    algorithms that use one. ``progress`` is called after every round. Returns the metrics table."""
     torch.set_num_threads(threads)
     scenario = Scenario.parse(cell.scenario)
     types = {name: group.type for name, group in scenario.hospitals()}
@@ -57,9 +58,24 @@ def run_cell(
         )
     hospital_data = {name: read_hospital(Path(partition_dir) / f"{name}.parquet", name) for name in types}
     dp = DPSpec.parse(cell.dp, **config.get("privacy", {}))
-    # Every DP check runs here, before any client is built or trained.
-    validate_dp(dp, {name: len(d.train_labels) for name, d in hospital_data.items()}, types)
-    private = private_hospitals(dp, types)
+    algorithm = AlgorithmSpec.parse(cell.algorithm)
+    if algorithm.key() != cell.algorithm:  # one cell, one path
+        raise ValueError(f"algorithm key {cell.algorithm!r}: write it as {algorithm.key()!r}")
+    training = trainers(cell.mode, list(types.items()))
+    training_types = {name: kind for name, kind in types.items() if name in training}
+    # Every DP and algorithm check runs here, before any client is built or trained.
+    validate_dp(dp, {name: len(d.train_labels) for name, d in hospital_data.items()}, training_types)
+    private = private_hospitals(dp, training_types)
+    check_algorithm(cell.mode, algorithm, private)
+    public = None
+    if algorithm.info.needs_shared_data:
+        if shared_path is None:
+            raise ValueError(f"algorithm {algorithm.key()}: needs the shared set G (shared_path)")
+        shared = read_hospital(Path(shared_path), "shared")
+        public = (
+            to_tensor(shared.train_images).contiguous(memory_format=torch.channels_last),
+            torch.from_numpy(shared.train_labels),
+        )
     sites = [
         Site(Client(hospital_data[name], mspec, tspec, cell.seed, i, dp=dp if name in private else None), types[name])
         for i, name in enumerate(types)
@@ -77,16 +93,18 @@ def run_cell(
         mspec,
         tspec,
         cell.seed,
+        algorithm=algorithm,
+        public=public,
         threshold=config["evaluation"]["threshold"],
         eval_every_round=config["evaluation"]["every_round"],
         progress=progress,
     )
     log.info(f"cell {cell}: trained in {time.perf_counter() - start:.1f}s")
-    labels = {"scenario": cell.scenario, "mode": cell.mode, "dp": cell.dp, "seed": cell.seed}
+    labels = cell.labels()
     metrics = result.metrics.assign(**labels)
     write_parquet_atomic(result.rounds.assign(**labels), rounds_out)
     write_parquet_atomic(metrics, metrics_out)
     if privacy_out is not None:
-        records = [site.client.privacy_record() for site in sites]
+        records = [site.client.privacy_record(trained=site.name in training) for site in sites]
         write_parquet_atomic(privacy_table(records).assign(**labels), privacy_out)
     return metrics

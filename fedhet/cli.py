@@ -15,11 +15,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from fedhet import setup_logging
+from fedhet.algorithms import ALGORITHMS, AlgorithmSpec
 from fedhet.cell import run_cell
 from fedhet.config import Cell, ConfigError, core_scenario, load_config
 from fedhet.data import DataError, binary_labels, dataset_spec, fetch_file, load_source, resolve_mirror
 from fedhet.federated import MODES
-from fedhet.partition import PartitionError, write_external, write_partitions
+from fedhet.partition import PartitionError, draw_shared, write_external, write_partitions, write_shared
+from fedhet.specs import DPSpec, check_spec
 
 
 def prepare_inputs(config: dict, cell: Cell, out: Path) -> tuple[Path, Path]:
@@ -49,6 +51,19 @@ def prepare_inputs(config: dict, cell: Cell, out: Path) -> tuple[Path, Path]:
     return partitions, external
 
 
+def prepare_shared(config: dict, cell: Cell, algorithm: AlgorithmSpec, out: Path) -> Path | None:
+    """The shared public set G under ``out``, for algorithms that train on one."""
+    if not algorithm.info.needs_shared_data:
+        return None
+    spec = dataset_spec(config["data"]["dataset"])
+    source = load_source(spec.name, out / "data" / spec.name / "raw")
+    binary = binary_labels(source.pool_labels, config["data"]["abnormal_classes"])
+    index = draw_shared(binary, core_scenario(config), cell.seed, config["data"]["test_fraction"], algorithm["beta"])
+    path = out / "shared.parquet"
+    write_shared(path, source.pool_images, source.pool_labels, binary, index)
+    return path
+
+
 @contextlib.contextmanager
 def progress_bar(enabled: bool):
     """A tqdm bar over rounds (one bar per training run of the mode) when in a terminal."""
@@ -70,11 +85,15 @@ def progress_bar(enabled: bool):
 
 def cmd_cell(args: argparse.Namespace) -> None:
     config = load_config(args.config)
-    cell = Cell(core_scenario(config).key(), args.mode, args.seed, args.dp)
+    dp = DPSpec.parse(args.dp)  # a bad key stops here, before any data is fetched
+    check_spec(dp)
+    algorithm = AlgorithmSpec.parse(args.algorithm, "--algorithm")
+    cell = Cell(core_scenario(config).key(), args.mode, args.seed, dp.key(), algorithm.key())
     out = Path(args.out)
     interactive = sys.stderr.isatty()  # a progress bar replaces the per-round log lines on screen
     setup_logging(out / "cell.log", console=not interactive)
     partitions, external = prepare_inputs(config, cell, out)
+    shared = prepare_shared(config, cell, algorithm, out)
     with progress_bar(enabled=interactive) as progress:
         metrics = run_cell(
             config,
@@ -86,6 +105,7 @@ def cmd_cell(args: argparse.Namespace) -> None:
             threads=args.threads,
             privacy_out=out / "privacy.parquet",
             progress=progress,
+            shared_path=shared,
         )
     own = metrics[metrics["hospital_type"] != "external"]
     print(own.pivot_table(index="hospital", columns="metric", values="value").round(4).to_string())
@@ -102,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     cell.add_argument("--threads", type=int, default=2)
     cell.add_argument(
         "--dp", default="nodp", help="DP key, e.g. all-eps1-delta1e-05-clip1 (placement-eps-delta-clip) or nodp"
+    )
+    cell.add_argument(
+        "--algorithm", default="fedavg", help=f"algorithm key, e.g. fedprox-mu0.01 ({', '.join(ALGORITHMS)})"
     )
     cell.set_defaults(func=cmd_cell)
     return parser

@@ -1,44 +1,29 @@
-"""The hospital side of federated learning: local data and local training.
+"""The hospital side of federated learning: local records, local training, local evaluation.
 
-A ``Client`` holds one hospital's images and never hands them out. It receives global
-parameters, trains on its own data and returns a ``ClientUpdate``: new parameters and
-its training-set size, which is all the server ever sees. A hospital under differential
-privacy trains through a ``fedhet.privacy.PrivateTrainer`` (DP-SGD) instead.
+A ``Client`` holds one hospital's images and never hands them out. Each round it receives
+the server's messages, starts from the model its algorithm picks (keeping its personal
+parameters), trains through the one local loop (``fedhet.local.train_local``) with plain or
+DP-SGD batches, and returns a ``fedhet.strategy.Update``: the parameters it may share, its
+training-set size, its loss (NaN when private) and its pick. Metrics of a model on its own
+test split are computed here too; only the numbers leave.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from fedhet.dpsgd import PrivateBatches
+from fedhet.local import PlainBatches, make_optimizer, train_local
 from fedhet.metrics import binary_metrics
 from fedhet.model import build_model, predict_proba, to_tensor
 from fedhet.partition import HospitalData
-from fedhet.privacy import PrivacyRecord, PrivateTrainer
+from fedhet.privacy import PrivacyRecord
 from fedhet.specs import DPSpec, ModelSpec, TrainSpec
-
-State = dict[str, torch.Tensor]
-
-
-@dataclass(frozen=True)
-class ClientUpdate:
-    """What a client sends to the server: parameters and a count, no data."""
-
-    state: State
-    n_samples: int
-    loss: float
-
-
-def make_optimizer(params, spec: TrainSpec) -> torch.optim.Optimizer:
-    if spec.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay)
-    if spec.optimizer == "adam":
-        return torch.optim.Adam(params, lr=spec.lr, weight_decay=spec.weight_decay)
-    raise ValueError(f"training.optimizer: unknown optimizer {spec.optimizer!r} (sgd, adam)")
+from fedhet.strategy import Parameters, PublicRecords, Strategy, Update
 
 
 class Client:
@@ -52,72 +37,89 @@ class Client:
         dp: DPSpec | None = None,
     ):
         self.name = data.name
-        self.spec = train_spec
-        self._x = to_tensor(data.train_images).contiguous(memory_format=torch.channels_last)
-        self._y = torch.from_numpy(data.train_labels)
+        x = to_tensor(data.train_images).contiguous(memory_format=torch.channels_last)
+        y = torch.from_numpy(data.train_labels)
+        self._x, self._y = x, y
         self._x_test = to_tensor(data.test_images).contiguous(memory_format=torch.channels_last)
         self._y_test = data.test_labels
         self.model = build_model(model_spec, seed).to(memory_format=torch.channels_last)
+        optimizer = make_optimizer(self.model.parameters(), train_spec)
         # One data-order stream per client, fixed by (seed, client index): reproducible and
         # independent of which other clients exist.
-        self._generator = torch.Generator().manual_seed(seed * 1_000_003 + index)
-        self._loss = nn.CrossEntropyLoss()
+        stream = seed * 1_000_003 + index
         self.train_seconds = 0.0  # time spent in local training, for benchmarks
         self.train_images = 0
-        # A private hospital keeps one trainer, hence one privacy accountant, for all rounds.
-        self.private: PrivateTrainer | None = None
+        self.batches: PlainBatches | PrivateBatches
         if dp is not None and dp.enabled:
-            self.private = PrivateTrainer(
-                name=self.name,
-                module=self.model,
-                optimizer=make_optimizer(self.model.parameters(), train_spec),
-                images=self._x,
-                labels=self._y,
-                batch_size=train_spec.batch_size,
-                spec=dp,
-                planned_epochs=train_spec.rounds * train_spec.local_epochs,
-                seed=seed * 1_000_003 + index,
+            # A private hospital keeps one sampler and accountant for all rounds.
+            planned = train_spec.rounds * train_spec.local_epochs
+            self.batches = PrivateBatches(
+                self.name, self.model, optimizer, x, y, train_spec.batch_size, dp, planned, stream
+            )
+        else:
+            self.batches = PlainBatches(
+                self.model, optimizer, x, y, train_spec.batch_size, torch.Generator().manual_seed(stream)
             )
 
     @property
     def n_samples(self) -> int:
         return len(self._y)
 
-    def train(self, global_state: State, epochs: int) -> ClientUpdate:
-        """Start from ``global_state``, train ``epochs`` passes over the local data."""
-        start_time = time.perf_counter()
-        if self.private is not None:
-            state, _ = self.private.train(global_state, epochs, self._loss)
-            self.train_seconds += time.perf_counter() - start_time
-            self.train_images += epochs * self.n_samples  # in expectation under Poisson sampling
-            # The training loss is a function of the private records that ε does not cover:
-            # it stays at the hospital.
-            return ClientUpdate(state=state, n_samples=self.n_samples, loss=math.nan)
-        self.model.load_state_dict(global_state)
-        self.model.train()
-        optimizer = make_optimizer(self.model.parameters(), self.spec)
-        total = torch.zeros(())
-        batches = 0
-        for _ in range(epochs):
-            # One gather per epoch, then contiguous slices: cheaper than a gather per batch.
-            order = torch.randperm(self.n_samples, generator=self._generator)
-            xs, ys = self._x[order], self._y[order]
-            for start in range(0, self.n_samples, self.spec.batch_size):
-                optimizer.zero_grad(set_to_none=True)
-                end = start + self.spec.batch_size
-                loss = self._loss(self.model(xs[start:end]), ys[start:end])
-                loss.backward()
-                optimizer.step()
-                total += loss.detach()
-                batches += 1
-        state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        self.train_seconds += time.perf_counter() - start_time
-        self.train_images += epochs * self.n_samples
-        return ClientUpdate(state=state, n_samples=self.n_samples, loss=float(total) / max(batches, 1))
+    def add_public(self, records: PublicRecords | None) -> None:
+        """Public records the server handed out (shared data): trained on beside the
+        hospital's own, never counted in its FedAvg weight, never costing ε."""
+        if records is not None:
+            self.batches.add_public(*records)
 
-    def privacy_record(self) -> PrivacyRecord:
+    @property
+    def private(self) -> bool:
+        return isinstance(self.batches, PrivateBatches)
+
+    def start_from(self, messages: list[Parameters], strategy: Strategy) -> int:
+        """Load the model this hospital uses from the server's ``messages`` (its personal
+        parameters stay as they are) and return the index of the message it picked."""
+        choice = strategy.choose(messages, self.training_loss)
+        self._load(messages[choice], strategy)
+        return choice
+
+    def train(self, messages: list[Parameters], epochs: int, strategy: Strategy) -> Update:
+        """One round: start from the picked message, train ``epochs`` local epochs."""
+        start_time = time.perf_counter()
+        choice = self.start_from(messages, strategy)
+        start = messages[choice]
+        loss = train_local(self.batches, epochs, lambda: strategy.adjust_gradients(self.model, start))
+        parameters = strategy.sent(self.model_state())
+        self.train_seconds += time.perf_counter() - start_time
+        self.train_images += epochs * self.n_samples  # in expectation under Poisson sampling
+        # A private hospital's training loss is a function of its records that ε does not
+        # cover: it stays at the hospital.
+        return Update(parameters, self.n_samples, math.nan if self.private else loss, choice)
+
+    def model_state(self) -> Parameters:
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def _load(self, parameters: Parameters, strategy: Strategy) -> None:
+        expected = {k for k in self.model.state_dict() if not strategy.personal(k)}
+        if set(parameters) != expected:
+            raise ValueError(f"hospital {self.name}: received {sorted(parameters)}, expected {sorted(expected)}")
+        self.model.load_state_dict(parameters, strict=False)
+
+    @torch.no_grad()
+    def training_loss(self, parameters: Parameters) -> float:
+        """Mean loss of the model with ``parameters`` (and this hospital's personal ones) on
+        its own training records; computed here, only the number is used."""
+        self.model.load_state_dict(parameters, strict=False)
+        self.model.eval()
+        loss = nn.CrossEntropyLoss(reduction="sum")
+        chunks = range(0, self.n_samples, 2048)
+        total = sum(float(loss(self.model(self._x[i : i + 2048]), self._y[i : i + 2048])) for i in chunks)
+        return total / max(self.n_samples, 1)
+
+    def privacy_record(self, trained: bool = True) -> PrivacyRecord:
         """What this hospital's training spent (NaNs for a non-private hospital)."""
-        return self.private.record() if self.private is not None else PrivacyRecord(self.name, private=False)
+        if self.private:
+            return self.batches.record()
+        return PrivacyRecord(self.name, private=False, trained=trained)
 
     @property
     def n_test(self) -> int:
@@ -127,8 +129,8 @@ class Client:
     def n_test_abnormal(self) -> int:
         return int(self._y_test.sum())
 
-    def evaluate(self, state: State, threshold: float) -> dict[str, tuple[float, str]]:
-        """Metrics of a model with ``state`` on this hospital's own test split. Evaluation
-        happens at the hospital: only the metrics leave it."""
+    def evaluate(self, state: Parameters, threshold: float) -> dict[str, tuple[float, str]]:
+        """Metrics of a model with the full parameter set ``state`` on this hospital's own test
+        split. Evaluation happens at the hospital: only the metrics leave it."""
         self.model.load_state_dict(state)
         return binary_metrics(self._y_test, predict_proba(self.model, self._x_test), threshold)

@@ -72,6 +72,23 @@ def core_scenario(config: dict) -> Scenario:
     return Scenario.from_config(config["hospitals"])
 
 
+HOLDOUTS = ("test", "validation")
+
+
+def seed_key(seed: int, holdout: str = "test") -> str:
+    """``seed<k>`` (evaluated on the hospitals' test splits) or ``seed<k>-validation``
+    (trained on part of each hospital's training records, evaluated on the rest)."""
+    if holdout not in HOLDOUTS:
+        raise ValueError(f"holdout {holdout!r} is not one of {HOLDOUTS}")
+    return f"seed{seed}" if holdout == "test" else f"seed{seed}-{holdout}"
+
+
+def parse_seed_key(key: str) -> tuple[int, str]:
+    """Inverse of ``seed_key``; also takes the bare number of a ``{seed}`` wildcard."""
+    number, _, holdout = key.removeprefix("seed").partition("-")
+    return int(number), holdout or "test"
+
+
 @dataclass(frozen=True)
 class Cell:
     """One training job. Its path holds every parameter that varies across the grid."""
@@ -79,13 +96,30 @@ class Cell:
     scenario: str  # Scenario.key()
     mode: str
     seed: int
-    dp: str = "nodp"
+    dp: str = "nodp"  # DPSpec.key()
+    algorithm: str = "fedavg"  # AlgorithmSpec.key()
+    holdout: str = "test"  # what it is evaluated on (HOLDOUTS): selection cells use "validation"
 
     def directory(self, root: str = "results") -> str:
-        return f"{root}/cells/{self.scenario}/{self.mode}/{self.dp}/seed{self.seed}"
+        return f"{root}/cells/{self.key()}"
+
+    def key(self) -> str:
+        """``<scenario>/<mode>/<algorithm>/<dp>/seed<k>``: the cell's path below ``cells/``."""
+        return f"{self.scenario}/{self.mode}/{self.algorithm}/{self.dp}/{seed_key(self.seed, self.holdout)}"
+
+    def labels(self) -> dict:
+        """The cell's parameters as the columns of its output tables."""
+        return {
+            "scenario": self.scenario,
+            "mode": self.mode,
+            "algorithm": self.algorithm,
+            "dp": self.dp,
+            "seed": self.seed,
+            "holdout": self.holdout,
+        }
 
     def partitions(self, root: str = "results") -> str:
-        return f"{root}/partitions/{self.scenario}/seed{self.seed}"
+        return f"{root}/partitions/{self.scenario}/{seed_key(self.seed, self.holdout)}"
 
 
 def core_cells(config: dict) -> list[Cell]:

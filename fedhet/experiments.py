@@ -8,9 +8,10 @@ fields of the core ``hospitals`` and is one ``Scenario``; its cells are ordinary
 cells, so a cell shared by two experiments (or with the core grid) has one path and is
 trained once.
 
-Also owns which cells each figure beyond Figure 1 plots: the sweeps (2–5) and the privacy
-figures (6–7). Pure Python: the workflow imports it to build the DAG, and rejects an
-infeasible grid or impossible DP setting before any job runs.
+Also owns which cells each figure beyond Figure 1 plots: the sweeps (2–5), the privacy
+figures (6–7) and the remedies against FedAvg (8–9). Pure Python: the workflow imports it to
+build the DAG, and rejects an infeasible grid, an impossible DP setting or an unknown algorithm
+before any job runs.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+from fedhet.algorithms import FEDAVG, AlgorithmSpec, canonical_key
 from fedhet.config import Cell, ConfigError
 from fedhet.data import dataset_spec, pool_counts
 from fedhet.partition import HospitalGroup, PartitionError, Scenario, check_feasible
-from fedhet.specs import DPSpec, check_spec
+from fedhet.specs import MODE_TAKES_ALGORITHM, DPSpec, check_spec
 
 GRID_FIELDS = ("abnormal_ratio", "size", "count", "abnormal_count")
 
@@ -114,15 +116,34 @@ def dp_specs(config: dict, name: str) -> list[DPSpec]:
     return specs
 
 
+def algorithm_keys(config: dict, name: str) -> list[str]:
+    """The experiment's algorithms as canonical keys; an error names the bad entry."""
+    keys = []
+    for i, key in enumerate(config["experiments"][name].get("algorithms", [FEDAVG.key()])):
+        try:
+            keys.append(canonical_key(key, f"experiments.{name}.algorithms[{i}]"))
+        except ValueError as err:
+            raise ExperimentError(str(err)) from None
+    return keys
+
+
+def mode_algorithms(mode: str, algorithms: list[str]) -> list[str]:
+    """Algorithms apply to federated cells; the other modes are the study's references and
+    train with FedAvg (one cell, whatever the algorithm list)."""
+    return algorithms if MODE_TAKES_ALGORITHM[mode] else [FEDAVG.key()]
+
+
 def experiment_cells(config: dict, name: str, points: list[GridPoint] | None = None) -> list[Cell]:
     spec = config["experiments"][name]
     points = grid_points(config, name) if points is None else points
     keys = [dp.key() for dp in dp_specs(config, name)]
+    algorithms = algorithm_keys(config, name)
     return unique(
         [
-            Cell(p.scenario.key(), mode, seed, dp)
+            Cell(p.scenario.key(), mode, seed, dp, algorithm, spec.get("holdout", "test"))
             for p in points
             for mode in spec["modes"]
+            for algorithm in mode_algorithms(mode, algorithms)
             for dp in keys
             for seed in spec["seeds"]
         ]
@@ -143,7 +164,13 @@ def check_experiments(config: dict) -> None:
     data = config["data"]
     n_abnormal, n_normal = pool_counts(dataset_spec(data["dataset"]), data["abnormal_classes"])
     for name in config["experiments"]:
-        dp_specs(config, name)
+        private = [dp for dp in dp_specs(config, name) if dp.enabled]
+        for i, key in enumerate(algorithm_keys(config, name)):
+            if private and not AlgorithmSpec.parse(key).info.dp_compatible:
+                raise ExperimentError(
+                    f"experiments.{name}.algorithms[{i}]: {key} cannot run under DP (its pick uses private"
+                    f" records DP-SGD does not cover), and experiments.{name}.dp is set"
+                )
         for point in grid_points(config, name):
             try:
                 check_feasible(point.scenario, n_abnormal, n_normal, data["test_fraction"])
@@ -234,7 +261,24 @@ PRIVACY_FIGURES = {
         "Figure 7: federated, DP at every hospital vs at the small hospitals only",
     ),
 }
-FIGURES = {**SWEEP_FIGURES, **PRIVACY_FIGURES}
+
+
+@dataclass(frozen=True)
+class RemedyFigure:
+    """Each algorithm of ``experiment`` against FedAvg on the same seeds (same partitions):
+    one panel per grid point and DP setting of the experiment."""
+
+    number: int
+    experiment: str
+    title: str
+    metrics: tuple[str, ...] = ("recall", "precision", "auroc", "auprc")
+
+
+REMEDY_FIGURES = {
+    8: RemedyFigure(8, "remedies", "Figure 8: remedies for heterogeneity against FedAvg"),
+    9: RemedyFigure(9, "remedies_dp", "Figure 9: remedies under DP at every hospital, against FedAvg with DP"),
+}
+FIGURES = {**SWEEP_FIGURES, **PRIVACY_FIGURES, **REMEDY_FIGURES}
 
 
 def privacy_figure_cells(config: dict, number: int) -> list[Cell]:
@@ -247,7 +291,10 @@ def privacy_figure_cells(config: dict, number: int) -> list[Cell]:
             for name, spec in config["experiments"].items()
             if "dp" in spec
             for cell in experiment_cells(config, name)
-            if cell.scenario == core and cell.mode == mode and DPSpec.parse(cell.dp).placement == placement
+            if cell.scenario == core
+            and cell.mode == mode
+            and cell.algorithm == FEDAVG.key()
+            and DPSpec.parse(cell.dp).placement == placement
         ]
         if not found:
             raise ExperimentError(
@@ -260,11 +307,24 @@ def privacy_figure_cells(config: dict, number: int) -> list[Cell]:
     return unique(cells)
 
 
+def remedy_figure_cells(config: dict, number: int) -> list[Cell]:
+    figure = REMEDY_FIGURES[number]
+    if figure.experiment not in config["experiments"]:
+        raise ExperimentError(f"fig{number}: needs experiments.{figure.experiment} in the config")
+    if FEDAVG.key() not in algorithm_keys(config, figure.experiment):
+        raise ExperimentError(f"fig{number}: experiments.{figure.experiment}.algorithms needs fedavg, the reference")
+    cells = experiment_cells(config, figure.experiment)
+    return [cell for cell in cells if MODE_TAKES_ALGORITHM[cell.mode] and cell.holdout == "test"]
+
+
 def figure_cells(config: dict, number: int) -> list[Cell]:
-    """The training cells Figure ``number`` (2–7) plots."""
+    """The training cells Figure ``number`` (2–9) plots."""
     if number in PRIVACY_FIGURES:
         return privacy_figure_cells(config, number)
-    return experiment_cells(config, SWEEP_FIGURES[number].experiment, figure_points(config, number))
+    if number in REMEDY_FIGURES:
+        return remedy_figure_cells(config, number)
+    cells = experiment_cells(config, SWEEP_FIGURES[number].experiment, figure_points(config, number))
+    return [cell for cell in cells if cell.algorithm == FEDAVG.key()]
 
 
 def configured_figures(config: dict) -> list[int]:

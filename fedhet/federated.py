@@ -1,14 +1,16 @@
-"""Training modes of one grid cell: ``federated``, ``local`` and ``large_only``.
+"""Training modes of one grid cell, and what each evaluates.
 
-Orchestrates rounds between ``fedhet.client`` (hospitals: data, local training,
-evaluation on their own test split) and ``fedhet.server`` (selection and FedAvg). This
-module passes parameters and counts between them; it never reads client data itself.
+A mode says which hospitals train together and on whose test splits the result is evaluated:
+``federated`` (all hospitals in one federation, under the cell's algorithm), ``local`` (each
+hospital alone: the study's "small hospital only") and ``large_only`` (the large hospitals
+alone, evaluated everywhere). Inside a run, ``fedhet.server.fit`` plays the rounds between the
+clients and the strategy. This module passes messages, ``Update``s and metrics around; it never
+reads client records.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,12 +18,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fedhet.client import Client, ClientUpdate, State
+from fedhet.algorithms import FEDAVG, AlgorithmSpec, load_strategy
+from fedhet.client import Client
 from fedhet.model import build_model
-from fedhet.server import fedavg, select_clients
-from fedhet.specs import ModelSpec, TrainSpec
+from fedhet.server import fit
+from fedhet.specs import MODE_TAKES_ALGORITHM, ModelSpec, TrainSpec
+from fedhet.strategy import Parameters, PublicRecords, Strategy, Update
 
-MODES = ("federated", "local", "large_only")
 REFERENCE_TYPE = "large"  # the hospital type that trains alone in ``large_only``
 
 log = logging.getLogger("fedhet")
@@ -34,52 +37,91 @@ class Site:
     client: Client
     type: str
 
+    @property
+    def name(self) -> str:
+        return self.client.name
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run of a mode: who trains together, who is evaluated with the result.
+    ``model`` names the resulting model in the tables; None lets the strategy name each
+    hospital's model ("global", a cluster, or the hospital's own)."""
+
+    label: str
+    trainers: tuple[int, ...]
+    evaluated: tuple[int, ...]
+    model: str | None = None
+    model_type: str = "global"
+
+
+@dataclass(frozen=True)
+class Mode:
+    runs: Callable[[list[tuple[str, str]]], list[Run]]  # (name, type) per hospital → runs
+    # Whether the cell's algorithm applies (``fedhet.specs.MODE_TAKES_ALGORITHM``); where it
+    # does not, the run is FedAvg: a single client, or the reference hospitals alone.
+    takes_algorithm: bool
+
+
+def _federated(hospitals: list[tuple[str, str]]) -> list[Run]:
+    everyone = tuple(range(len(hospitals)))
+    return [Run("federated", everyone, everyone)]
+
+
+def _local(hospitals: list[tuple[str, str]]) -> list[Run]:
+    return [Run(f"local {name}", (i,), (i,), name, kind) for i, (name, kind) in enumerate(hospitals)]
+
+
+def _large_only(hospitals: list[tuple[str, str]]) -> list[Run]:
+    reference = tuple(i for i, (_, kind) in enumerate(hospitals) if kind == REFERENCE_TYPE)
+    if not reference:
+        raise ValueError(f"mode large_only needs a hospital of type {REFERENCE_TYPE!r}")
+    everyone = tuple(range(len(hospitals)))
+    return [Run("large_only", reference, everyone, REFERENCE_TYPE, REFERENCE_TYPE)]
+
+
+_RUNS = {"federated": _federated, "local": _local, "large_only": _large_only}
+MODES = {name: Mode(runs, MODE_TAKES_ALGORITHM[name]) for name, runs in _RUNS.items()}
+
+
+def mode(name: str) -> Mode:
+    if name not in MODES:
+        raise ValueError(f"mode {name!r} is not one of {tuple(MODES)}")
+    return MODES[name]
+
+
+def trainers(mode_name: str, hospitals: list[tuple[str, str]]) -> set[str]:
+    """Names of the hospitals that train in ``mode_name`` (the others only evaluate)."""
+    return {hospitals[i][0] for run in mode(mode_name).runs(hospitals) for i in run.trainers}
+
+
+def check_algorithm(mode_name: str, algorithm: AlgorithmSpec, private: set[str]) -> None:
+    """Refuse an algorithm the mode does not take, or one DP cannot cover."""
+    if algorithm != FEDAVG and not mode(mode_name).takes_algorithm:
+        raise ValueError(f"algorithm {algorithm.key()}: mode {mode_name} trains with fedavg only")
+    if private and not algorithm.info.dp_compatible:
+        raise ValueError(
+            f"algorithm {algorithm.key()}: acts on a choice computed from private records that DP-SGD's"
+            f" accountant does not cover; it cannot run with private hospitals ({', '.join(sorted(private))})"
+        )
+
 
 @dataclass
 class CellResult:
     metrics: pd.DataFrame  # one row per (model, evaluated hospital, metric)
-    rounds: pd.DataFrame  # per-round training loss and global-model metrics
+    rounds: pd.DataFrame  # per-round training loss, picks and metrics of each hospital's model
 
 
-def _fit(
-    sites: list[Site],
-    init: State,
-    spec: TrainSpec,
-    rng: np.random.Generator,
-    label: str,
-    on_round: Callable[[int, State, list[tuple[Site, ClientUpdate]]], None],
-    progress: Callable[[str, int, int], None] | None = None,
-) -> State:
-    """FedAvg over ``sites`` (a single site is plain local training, aggregation a no-op)."""
-    state = init
-    start = time.perf_counter()
-    for r in range(1, spec.rounds + 1):
-        chosen = [sites[i] for i in select_clients(len(sites), spec.client_fraction, rng)]
-        updates = [(site, site.client.train(state, spec.local_epochs)) for site in chosen]
-        state = fedavg([u for _, u in updates])
-        on_round(r, state, updates)
-        elapsed = time.perf_counter() - start
-        eta = elapsed / r * (spec.rounds - r)
-        # Private hospitals keep their loss (NaN): average what the others report.
-        losses = [u.loss for _, u in updates if not np.isnan(u.loss)]
-        mean_loss = np.mean(losses) if losses else np.nan
-        log.info(f"{label} round {r}/{spec.rounds} loss {mean_loss:.4f} elapsed {elapsed:.1f}s ETA {eta:.1f}s")
-        if progress is not None:
-            progress(label, r, spec.rounds)
-    return state
-
-
-def _metric_rows(model: str, model_type: str, site: Site, state: State, threshold: float) -> list[dict]:
+def _metric_rows(model: str, model_type: str, site: Site, state: Parameters, threshold: float) -> list[dict]:
     values = site.client.evaluate(state, threshold)
-    n_test, n_abn = site.client.n_test, site.client.n_test_abnormal
     return [
         {
             "model": model,
             "model_type": model_type,
-            "hospital": site.client.name,
+            "hospital": site.name,
             "hospital_type": site.type,
-            "n_test": n_test,
-            "n_test_abnormal": n_abn,
+            "n_test": site.client.n_test,
+            "n_test_abnormal": site.client.n_test_abnormal,
             "metric": name,
             "value": value,
             "missing_reason": reason,
@@ -88,71 +130,78 @@ def _metric_rows(model: str, model_type: str, site: Site, state: State, threshol
     ]
 
 
+def _models(run: Run, strategy: Strategy, sites: list[Site]) -> list[tuple[Site, str, Parameters]]:
+    """(evaluated site, model name, full parameters) of each hospital's model after ``run``:
+    the hospital picks from the server's messages as it would to train, with its own personal
+    parameters."""
+    out = []
+    for i in run.evaluated:
+        choice = sites[i].client.start_from(strategy.messages(), strategy)
+        name = run.model or strategy.model_name(choice, sites[i].name)
+        out.append((sites[i], name, sites[i].client.model_state()))
+    return out
+
+
 def run_mode(
-    mode: str,
+    mode_name: str,
     sites: list[Site],
     external: Site | None,
     model_spec: ModelSpec,
     spec: TrainSpec,
     seed: int,
+    algorithm: AlgorithmSpec = FEDAVG,
+    public: PublicRecords | None = None,
     threshold: float = 0.5,
     eval_every_round: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> CellResult:
-    """Train per ``mode`` and evaluate on every relevant hospital's own test split.
-    ``progress(label, round, rounds)`` is called after every round (e.g. a progress bar)."""
-    if mode not in MODES:
-        raise ValueError(f"mode {mode!r} is not one of {MODES}")
+    """Train per mode under ``algorithm`` and evaluate on every relevant hospital's own test
+    split (and the external set). ``public`` is the shared public set G, for algorithms that use
+    one. ``progress(label, round, rounds)`` is called after every round."""
+    runs = mode(mode_name).runs([(s.name, s.type) for s in sites])
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    init = build_model(model_spec, seed).state_dict()
+
+    def initial(j: int) -> Parameters:
+        # Model 0 is the cell's initialisation; further models (IFCA) get their own seeds.
+        derived = seed if j == 0 else int(np.random.SeedSequence([seed, j]).generate_state(1)[0])
+        return build_model(model_spec, derived).state_dict()
+
     metric_rows: list[dict] = []
     round_rows: list[dict] = []
-    extra = [external] if external is not None else []
+    for run in runs:
+        strategy = load_strategy(
+            algorithm if mode(mode_name).takes_algorithm else FEDAVG,
+            initial=initial,
+            public=public,
+            model_spec=model_spec,
+            train_spec=spec,
+            seed=seed,
+        )
+        trainers = [sites[i] for i in run.trainers]
+        for i, site in enumerate(trainers):
+            site.client.add_public(strategy.public_share(i))
 
-    def recorder(model_name: str, evaluated: list[Site]):
-        def on_round(r: int, state: State, updates: list[tuple[Site, ClientUpdate]]) -> None:
-            for site, update in updates:
-                round_rows.append(
-                    {
-                        "model": model_name,
-                        "round": r,
-                        "hospital": site.client.name,
-                        "quantity": "train_loss",
-                        "value": update.loss,
-                    }
-                )
+        def on_round(r: int, updates: list[tuple[int, Update]], run=run, strategy=strategy, trainers=trainers):
+            for i, update in updates:
+                model = run.model or strategy.model_name(update.choice, trainers[i].name)
+                round_rows.append(_round_row(model, r, trainers[i].name, "train_loss", update.loss))
+                if len(strategy.messages()) > 1:
+                    round_rows.append(_round_row(model, r, trainers[i].name, "pick", update.choice))
             if eval_every_round:
-                for site in evaluated:
-                    for row in _metric_rows(model_name, "", site, state, threshold):
-                        round_rows.append(
-                            {
-                                "model": model_name,
-                                "round": r,
-                                "hospital": row["hospital"],
-                                "quantity": row["metric"],
-                                "value": row["value"],
-                            }
-                        )
+                for site, model, state in _models(run, strategy, sites):
+                    for row in _metric_rows(model, "", site, state, threshold):
+                        round_rows.append(_round_row(model, r, site.name, row["metric"], row["value"]))
 
-        return on_round
-
-    if mode == "federated":
-        final = _fit(sites, init, spec, rng, "federated", recorder("global", sites), progress)
-        for site in sites + extra:
-            metric_rows += _metric_rows("global", "global", site, final, threshold)
-    elif mode == "local":
-        for site in sites:
-            final = _fit(
-                [site], init, spec, rng, f"local {site.client.name}", recorder(site.client.name, [site]), progress
-            )
-            for evaluated in [site] + extra:
-                metric_rows += _metric_rows(site.client.name, site.type, evaluated, final, threshold)
-    else:  # large_only
-        reference = [s for s in sites if s.type == REFERENCE_TYPE]
-        if not reference:
-            raise ValueError(f"mode large_only needs a hospital of type {REFERENCE_TYPE!r}")
-        final = _fit(reference, init, spec, rng, "large_only", recorder(REFERENCE_TYPE, sites), progress)
-        for site in sites + extra:
-            metric_rows += _metric_rows(REFERENCE_TYPE, REFERENCE_TYPE, site, final, threshold)
+        fit(strategy, [s.client for s in trainers], spec, rng, run.label, on_round, progress)
+        evaluated = _models(run, strategy, sites)
+        for site, model, state in evaluated:
+            metric_rows += _metric_rows(model, run.model_type, site, state, threshold)
+        if external is not None:
+            for model, state in {model: state for _, model, state in evaluated}.items():
+                metric_rows += _metric_rows(model, run.model_type, external, state, threshold)
     return CellResult(metrics=pd.DataFrame(metric_rows), rounds=pd.DataFrame(round_rows))
+
+
+def _round_row(model: str, r: int, hospital: str, quantity: str, value: float) -> dict:
+    return {"model": model, "round": r, "hospital": hospital, "quantity": quantity, "value": value}

@@ -14,8 +14,17 @@ import pandas as pd
 import vl_convert as vlc
 
 from fedhet import atomic_output
-from fedhet.experiments import PRIVACY_FIGURES, SWEEP_FIGURES, PrivacyFigure, SweepFigure
+from fedhet.algorithms import FEDAVG
+from fedhet.experiments import (
+    PRIVACY_FIGURES,
+    REMEDY_FIGURES,
+    SWEEP_FIGURES,
+    PrivacyFigure,
+    RemedyFigure,
+    SweepFigure,
+)
 from fedhet.metrics import summarise
+from fedhet.partition import Scenario
 from fedhet.specs import DPSpec
 from fedhet.sweeps import sweep_summary
 from fedhet.tables import MODE_LABELS, STUDY, group_mean, seed_summary
@@ -64,7 +73,13 @@ def save_svg(chart: alt.Chart, path: str | Path) -> None:
         tmp.write_text(svg)
 
 
-METRIC_LABELS = {"recall": "recall", "precision": "precision", "auroc": "AUROC", "specificity": "specificity"}
+METRIC_LABELS = {
+    "recall": "recall",
+    "precision": "precision",
+    "auroc": "AUROC",
+    "specificity": "specificity",
+    "auprc": "AUPRC",
+}
 
 
 def value_scale(data: pd.DataFrame, margin: float = 0.02) -> alt.Scale:
@@ -216,14 +231,82 @@ def privacy_chart(data: pd.DataFrame, figure: PrivacyFigure, spec: dict) -> alt.
     return style(chart, spec).configure_title(fontSize=spec["font_size"] + 2)
 
 
+def setting_label(scenario: str, dp: str) -> str:
+    """A panel title for one grid point and DP setting, e.g. ``large 50%, small 5%; ε = 1``."""
+    groups = ", ".join(f"{g.type} {g.abnormal_ratio:.0%}" for g in Scenario.parse(scenario).groups)
+    spec = DPSpec.parse(dp)
+    return f"{groups}; " + (f"ε = {spec.epsilon:g}" if spec.enabled else "no DP")
+
+
+def remedy_figure_data(metrics: pd.DataFrame, figure: RemedyFigure) -> pd.DataFrame:
+    """Per setting (grid point × DP), algorithm, evaluated group and metric: mean and 95% CI
+    over seeds, and the paired difference to FedAvg on the same seeds (same partitions)."""
+    points = pd.concat([group_mean(metrics, t) for t in GROUP_LABELS], ignore_index=True)
+    points = points[points["metric"].isin(figure.metrics)]
+    keys = ["scenario", "dp", "hospital_type", "metric"]
+    level = summarise(points, [*keys, "algorithm"])
+    reference = points[points["algorithm"] == FEDAVG.key()][[*keys, "seed", "value"]]
+    paired = points.merge(reference, on=[*keys, "seed"], suffixes=("", "_fedavg"))
+    paired["value"] = paired["value"] - paired["value_fedavg"]
+    diff = summarise(paired, [*keys, "algorithm"]).rename(
+        columns={"mean": "diff_mean", "ci_low": "diff_low", "ci_high": "diff_high", "n": "n_pairs"}
+    )
+    diff = diff[[*keys, "algorithm", "diff_mean", "diff_low", "diff_high", "n_pairs"]]
+    data = level.merge(diff, on=[*keys, "algorithm"])
+    data["setting"] = [setting_label(sc, dp) for sc, dp in zip(data["scenario"], data["dp"], strict=True)]
+    data["group"] = data["hospital_type"].map(GROUP_LABELS)
+    data.insert(0, "figure", figure.number)
+    return data.sort_values(["metric", "hospital_type", "setting", "algorithm"], kind="stable").reset_index(drop=True)
+
+
+def remedy_chart(data: pd.DataFrame, figure: RemedyFigure, spec: dict) -> alt.Chart:
+    """Paired difference to FedAvg (95% CI over seeds) per algorithm: one row per metric, one
+    panel per setting; a rule at zero (no change)."""
+    shown = data[data["algorithm"] != FEDAVG.key()]
+    order = sorted(shown["algorithm"].unique())
+    rows = []
+    for metric in figure.metrics:
+        subset = shown[shown["metric"] == metric]
+        values = np.abs(subset[["diff_low", "diff_high", "diff_mean"]].to_numpy(dtype=float))
+        span = max(float(np.nanmax(values)) if np.isfinite(values).any() else 0.0, 1e-3)
+        scale = alt.Scale(domain=[-span * 1.05, span * 1.05], nice=False)
+        panels = []
+        for setting in sorted(subset["setting"].unique()):
+            panel = subset[subset["setting"] == setting]
+            base = alt.Chart(panel).encode(
+                y=alt.Y("algorithm:N", sort=order, title=None),
+                yOffset=alt.YOffset("group:N"),
+                color=alt.Color("group:N", title=None, legend=alt.Legend(orient="bottom")),
+            )
+            rule = base.mark_rule(strokeWidth=2).encode(x=alt.X("diff_low:Q", scale=scale), x2="diff_high:Q")
+            point = base.mark_point(filled=True, size=50).encode(
+                x=alt.X("diff_mean:Q", scale=scale, title=f"{METRIC_LABELS[metric]} minus FedAvg's"),
+                tooltip=["algorithm", "group", "mean", "diff_mean", "diff_low", "diff_high", "n_pairs"],
+            )
+            zero = alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(color="gray", strokeDash=[4, 3]).encode(x="x:Q")
+            panels.append((zero + rule + point).properties(width=spec["width"], height=spec["height"], title=setting))
+        rows.append(alt.hconcat(*panels))
+    chart = alt.vconcat(*rows).properties(
+        title=alt.TitleParams(
+            figure.title,
+            subtitle="paired by seed (same partitions): mean difference to FedAvg and its 95% CI; left of 0: worse",
+        )
+    )
+    return style(chart, spec).configure_title(fontSize=spec["font_size"] + 2)
+
+
 def figure_data(metrics: pd.DataFrame, number: int) -> pd.DataFrame:
-    """The plotted data of Figure ``number`` (2–7)."""
+    """The plotted data of Figure ``number`` (2–9)."""
     if number in PRIVACY_FIGURES:
         return privacy_figure_data(metrics, PRIVACY_FIGURES[number])
+    if number in REMEDY_FIGURES:
+        return remedy_figure_data(metrics, REMEDY_FIGURES[number])
     return sweep_figure_data(metrics, SWEEP_FIGURES[number])
 
 
 def figure_chart(data: pd.DataFrame, number: int, spec: dict) -> alt.Chart:
     if number in PRIVACY_FIGURES:
         return privacy_chart(data, PRIVACY_FIGURES[number], spec)
+    if number in REMEDY_FIGURES:
+        return remedy_chart(data, REMEDY_FIGURES[number], spec)
     return sweep_chart(data, SWEEP_FIGURES[number], spec)

@@ -138,6 +138,13 @@ def draw(binary: np.ndarray, scenario: Scenario, seed: int, test_fraction: float
     the large hospital's size or ratio: sweeps over the large hospital compare like with
     like (common random numbers) instead of adding resampling noise.
     """
+    return _allocate(binary, scenario, seed, test_fraction)[0]
+
+
+def _allocate(
+    binary: np.ndarray, scenario: Scenario, seed: int, test_fraction: float
+) -> tuple[list[HospitalDraw], dict[int, np.ndarray]]:
+    """The hospitals' draws and, per class, the permuted pool records no hospital took."""
     abnormal_pool = np.flatnonzero(binary == 1)
     normal_pool = np.flatnonzero(binary == 0)
     check_feasible(scenario, len(abnormal_pool), len(normal_pool), test_fraction)
@@ -160,7 +167,56 @@ def draw(binary: np.ndarray, scenario: Scenario, seed: int, test_fraction: float
             train_index=np.sort(np.concatenate(train_parts)),
             test_index=np.sort(np.concatenate(test_parts)),
         )
-    return [by_name[name] for name in scenario.hospital_names()]
+    rest = {label: pools[label][cursor[label] :] for label in pools}
+    return [by_name[name] for name in scenario.hospital_names()], rest
+
+
+def draw_shared(binary: np.ndarray, scenario: Scenario, seed: int, test_fraction: float, beta: float) -> np.ndarray:
+    """The shared public set G (Zhao et al. 2018): round(β × all hospitals' training records)
+    pool records no hospital holds, at the pool's class balance, taken after the hospitals
+    from the same seeded permutations (so G never changes what a hospital holds)."""
+    draws, rest = _allocate(binary, scenario, seed, test_fraction)
+    size = int(round(beta * sum(len(d.train_index) for d in draws)))
+    n_abnormal = int(round(size * binary.mean()))
+    need = {1: n_abnormal, 0: size - n_abnormal}
+    for label, name in ((1, "abnormal"), (0, "normal")):
+        if need[label] > len(rest[label]):
+            raise PartitionError(
+                f"shared set beta={beta:g} for {scenario.key()}: needs {need[label]} {name} images beyond the"
+                f" hospitals' but the pool has {len(rest[label])} left"
+            )
+    return np.sort(np.concatenate([rest[1][: need[1]], rest[0][: need[0]]]))
+
+
+def write_shared(path: Path, images: np.ndarray, labels: np.ndarray, binary: np.ndarray, index: np.ndarray) -> None:
+    """G in the hospital file format, every record a training record."""
+    table = images_table(images[index], labels[index], binary[index], ["train"] * len(index), index)
+    with atomic_output(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def validation_view(draws: list[HospitalDraw], binary: np.ndarray, seed: int, fraction: float) -> list[HospitalDraw]:
+    """Each hospital's training records split again, stratified: ``fraction`` of them become
+    its validation split (in the place of the test split, which is left out entirely), the
+    rest its training split. Hyperparameters are chosen on these, never on a test split."""
+    rng = np.random.default_rng([seed, 1])
+    out = []
+    for hospital in draws:
+        train_parts, val_parts = [], []
+        for label in (1, 0):
+            records = rng.permutation(hospital.train_index[binary[hospital.train_index] == label])
+            n_train, _ = split_counts(len(records), fraction)
+            train_parts.append(records[:n_train])
+            val_parts.append(records[n_train:])
+        out.append(
+            HospitalDraw(
+                hospital.name,
+                hospital.type,
+                np.sort(np.concatenate(train_parts)),
+                np.sort(np.concatenate(val_parts)),
+            )
+        )
+    return out
 
 
 def hospital_table(images: np.ndarray, labels: np.ndarray, binary: np.ndarray, hospital: HospitalDraw) -> pa.Table:
@@ -247,13 +303,18 @@ def write_partitions(
     scenario: Scenario,
     seed: int,
     test_fraction: float,
+    validation_fraction: float | None = None,
 ) -> dict:
     """Draw and write ``<hospital>.parquet`` files and ``manifest.json`` into ``out_dir``.
+    With ``validation_fraction``, the files hold ``validation_view``'s splits instead (the
+    ``test`` rows are then validation records carved from the training records).
 
     Everything is written to a sibling temporary directory first and renamed at the end,
     so an error (including an infeasible request, checked before any write) leaves nothing.
     """
     draws = draw(binary, scenario, seed, test_fraction)
+    if validation_fraction is not None:
+        draws = validation_view(draws, binary, seed, validation_fraction)
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -262,6 +323,7 @@ def write_partitions(
         for hospital in draws:
             pq.write_table(hospital_table(images, labels, binary, hospital), tmp / f"{hospital.name}.parquet")
         info = manifest(scenario, seed, test_fraction, draws, binary)
+        info["holdout"] = "test" if validation_fraction is None else "validation"
         (tmp / "manifest.json").write_text(json.dumps(info, indent=2) + "\n")
         shutil.rmtree(out_dir, ignore_errors=True)
         os.replace(tmp, out_dir)

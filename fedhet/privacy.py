@@ -1,9 +1,8 @@
-"""Record-level differential privacy per hospital: DP-SGD with Opacus.
+"""Record-level differential privacy per hospital: placement, calibration and accounting.
 
-Owns the ``DPSpec`` (which hospitals train privately, with which ε, δ and clip norm) and its
-canonical key (used in output paths), the input checks, the noise calibration and ε
-accounting, the ``PrivateTrainer`` (one PrivacyEngine, hence one accountant, per hospital
-for the whole federated run) and the per-hospital ``PrivacyRecord``.
+Owns who is private under a ``DPSpec`` placement, the input checks, the noise calibration
+and ε accounting, and the per-hospital ``PrivacyRecord``. The DP-SGD training itself is
+``fedhet.dpsgd``.
 
 ε is a budget for a hospital's whole training: σ is calibrated once from its sampling rate
 and its total number of steps over all rounds. The server only averages what clients send,
@@ -19,19 +18,10 @@ import math
 import warnings
 from dataclasses import asdict, dataclass, fields
 
-import numpy as np
 import pandas as pd
-import torch
-from opacus import PrivacyEngine
 from opacus.accountants import PRVAccountant, RDPAccountant
-from opacus.grad_sample.conv import compute_conv_grad_sample
-from torch import nn
-from torch.nn import functional as F
-from torch.utils.data import DataLoader, Dataset
 
 from fedhet.specs import ACCOUNTANTS, DPSpec, check_spec
-
-State = dict[str, torch.Tensor]
 
 # Opacus' default RDP orders stop at 63, which cannot certify ε below ~0.1 at δ = 1e-5;
 # the larger orders (as in Google's dp-accounting) make small budgets reachable.
@@ -197,10 +187,12 @@ def _illinois(f, low: float, f_low: float, high: float, f_high: float, floor: fl
 
 @dataclass(frozen=True)
 class PrivacyRecord:
-    """What a hospital's training spent. NaN/None fields for a non-private hospital."""
+    """What a hospital's training spent. A hospital is private only if it trains under DP-SGD
+    in the cell; the others (``trained`` False: it only evaluates) have NaN/None fields."""
 
     hospital: str
     private: bool
+    trained: bool = True
     sigma: float = math.nan
     max_grad_norm: float = math.nan
     q: float = math.nan
@@ -214,181 +206,4 @@ class PrivacyRecord:
 def privacy_table(records: list[PrivacyRecord]) -> pd.DataFrame:
     """One row per hospital, with stable column types even when no hospital is private."""
     df = pd.DataFrame([asdict(r) for r in records], columns=[f.name for f in fields(PrivacyRecord)])
-    return df.astype({"private": bool, "steps": "Int64", "accountant": "string"})
-
-
-# --- training ----------------------------------------------------------------------------
-
-
-def _generator(seed: int, stream: int) -> torch.Generator:
-    """An explicitly seeded generator per (client seed, purpose): reproducible, independent
-    of the global RNG and of the other streams."""
-    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, stream]).generate_state(1)[0]))
-
-
-class _Records(Dataset):
-    """A hospital's training records. ``__getitems__`` (which DataLoader prefers) gathers a
-    whole Poisson batch at once: faster than stacking it record by record."""
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
-        self.images, self.labels = images, labels
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.images[i], self.labels[i]
-
-    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        if not indices:
-            return []  # Opacus' collate wrapper turns this into an empty batch
-        index = torch.as_tensor(indices)
-        return [(self.images[index], self.labels[index])]
-
-
-def _conv2d_grad_sample(
-    layer: nn.Conv2d, activations: list[torch.Tensor], backprops: torch.Tensor
-) -> dict[nn.Parameter, torch.Tensor]:
-    """Per-example Conv2d gradients for Opacus' "hooks" mode, in any memory format.
-
-    Opacus' own rule unfolds the input with strides that assume NCHW, so on channels_last
-    tensors (the client's fast layout) it returns wrong gradients without an error. Here the
-    patches are cut from an NHWC copy (free for channels_last) and multiplied with the
-    output gradients in one batched GEMM: g_n = B_nᵀ U_n, U_n = (positions × kH·kW·C).
-    """
-    x = activations[0]
-    n, (k_h, k_w) = len(x), layer.kernel_size
-    if n == 0 or layer.groups != 1 or isinstance(layer.padding, str) or layer.padding_mode != "zeros":
-        return compute_conv_grad_sample(layer, [x.contiguous()], backprops.contiguous())
-    (p_h, p_w), (s_h, s_w), (d_h, d_w) = layer.padding, layer.stride, layer.dilation
-    x = F.pad(x, (p_w, p_w, p_h, p_h)).permute(0, 2, 3, 1).contiguous()  # (n, H, W, C)
-    _, height, width, channels = x.shape
-    out_h, out_w = backprops.shape[2:]
-    row = width * channels
-    patches = x.as_strided(
-        (n, out_h, out_w, k_h, k_w, channels),
-        (height * row, s_h * row, s_w * channels, d_h * row, d_w * channels, 1),
-    ).reshape(n, out_h * out_w, k_h * k_w * channels)
-    grads = backprops.permute(0, 2, 3, 1).reshape(n, out_h * out_w, -1)  # (n, positions, out)
-    result = {}
-    if layer.weight.requires_grad:
-        weight = torch.bmm(grads.transpose(1, 2), patches).view(n, -1, k_h, k_w, channels)
-        result[layer.weight] = weight.permute(0, 1, 4, 2, 3).contiguous()
-    if layer.bias is not None and layer.bias.requires_grad:
-        result[layer.bias] = grads.sum(dim=1)
-    return result
-
-
-def _gathered(batch: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
-    return batch[0]
-
-
-class PrivateTrainer:
-    """DP-SGD for one hospital over the whole federated run.
-
-    Built once per client, before training; ``train`` is called every round. One
-    PrivacyEngine keeps one accountant, so rounds compose instead of resetting the budget,
-    and σ is fixed for the whole run: calibrated for ``planned_epochs`` epochs.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        module: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        images: torch.Tensor,
-        labels: torch.Tensor,
-        batch_size: int,
-        spec: DPSpec,
-        planned_epochs: int,
-        seed: int,
-    ):
-        check_spec(spec)
-        if not spec.enabled:
-            raise ValueError(f"hospital {name}: a private trainer needs a dp placement other than 'none'")
-        self.name, self.spec, self.planned_epochs = name, spec, planned_epochs
-        self.module = module  # the client's model, trained in place through the Opacus wrapper
-        self.epochs_done = 0
-        n = len(labels)
-        self.q = sampling_rate(n, batch_size)
-        self.planned_steps = planned_epochs * steps_per_epoch(n, batch_size)
-        self.sigma = calibrate_sigma(spec.epsilon, spec.delta, self.q, self.planned_steps, spec.accountant)
-        if spec.grad_sample_mode == "ew":
-            # torch's expanded-weights conv rule fails on channels_last. In place: the optimizer
-            # keeps its parameters.
-            module.to(memory_format=torch.contiguous_format)
-        loader = DataLoader(
-            _Records(images, labels), batch_size=batch_size, collate_fn=_gathered, generator=_generator(seed, 0)
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # secure_mode is off on purpose: reproducibility
-            self.engine = PrivacyEngine(accountant=spec.accountant, secure_mode=False)
-            self.wrapped, self.dp_optimizer, self.loader = self.engine.make_private(
-                module=module,
-                optimizer=optimizer,
-                data_loader=loader,  # replaced by a Poisson-sampling DPDataLoader on the same generator
-                noise_multiplier=self.sigma,
-                max_grad_norm=spec.max_grad_norm,
-                poisson_sampling=True,
-                noise_generator=_generator(seed, 1),
-                grad_sample_mode=spec.grad_sample_mode,
-            )
-        if spec.grad_sample_mode == "hooks":
-            # Our conv rule instead of Opacus' for this model only (an instance attribute
-            # shadows the class-wide registry): see _conv2d_grad_sample.
-            self.wrapped.GRAD_SAMPLERS = {**self.wrapped.GRAD_SAMPLERS, nn.Conv2d: _conv2d_grad_sample}
-        if not math.isclose(1 / len(self.loader), self.q):
-            raise RuntimeError(f"hospital {name}: Opacus samples at q=1/{len(self.loader)}, σ is for q={self.q}")
-        log.info(
-            f"hospital {name}: DP-SGD ε={spec.epsilon:g} δ={spec.delta:g} C={spec.max_grad_norm:g}"
-            f" q={self.q:.5f} steps={self.planned_steps} σ={self.sigma:.4f} ({spec.accountant})"
-        )
-
-    def train(self, global_state: State, epochs: int, loss_fn: nn.Module) -> tuple[State, float]:
-        """Load ``global_state``, run ``epochs`` Poisson-sampled epochs; (state, mean loss)."""
-        if self.epochs_done + epochs > self.planned_epochs:
-            raise RuntimeError(
-                f"hospital {self.name}: {self.epochs_done + epochs} epochs exceed the {self.planned_epochs} "
-                f"that σ was calibrated for; training on would overspend ε={self.spec.epsilon:g}"
-            )
-        # The plain module's keys have no ``_module.`` prefix: load and return through it.
-        self.module.load_state_dict(global_state)
-        self.wrapped.train()
-        # A fresh optimizer state every round, as the non-private client's new optimizer.
-        self.dp_optimizer.state.clear()
-        losses = [self._step(x, y, loss_fn) for _ in range(epochs) for x, y in self.loader]
-        self.epochs_done += epochs
-        state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
-        losses = [loss for loss in losses if not math.isnan(loss)]
-        return state, sum(losses) / max(len(losses), 1)
-
-    def _step(self, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module) -> float:
-        """One DP-SGD step; an empty Poisson batch still adds noise and counts (loss NaN)."""
-        self.dp_optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(self.wrapped(x), y)
-        with warnings.catch_warnings():
-            # Opacus' per-sample hooks warn that the images need no gradient: true and harmless.
-            warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
-            loss.backward()
-        self.dp_optimizer.step()
-        return loss.item() if len(y) else math.nan
-
-    @property
-    def steps(self) -> int:
-        return sum(steps for _, _, steps in self.engine.accountant.history)
-
-    def record(self) -> PrivacyRecord:
-        return PrivacyRecord(
-            hospital=self.name,
-            private=True,
-            sigma=self.sigma,
-            max_grad_norm=self.spec.max_grad_norm,
-            q=self.q,
-            steps=self.steps,
-            epsilon_target=self.spec.epsilon,
-            epsilon_spent=float(
-                epsilon_of_history(self.engine.accountant.history, self.spec.delta, self.spec.accountant)
-            ),
-            delta=self.spec.delta,
-            accountant=self.spec.accountant,
-        )
+    return df.astype({"private": bool, "trained": bool, "steps": "Int64", "accountant": "string"})

@@ -1,39 +1,30 @@
-"""The server side of FedAvg: client selection and weighted parameter averaging.
+"""The server: each round it selects clients, sends them the strategy's messages and hands
+their ``Update``s to the strategy's aggregation.
 
-The server works only with ``ClientUpdate`` objects (parameters and training-set sizes)
-and never imports or touches client data.
+It holds the strategy (the global models) and talks to clients only through ``train``, which
+returns an ``Update``: parameters, counts, a loss and a pick. It never imports or touches
+client records (``fedhet.client`` is used only as a type).
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from fedhet.client import ClientUpdate, State
+from fedhet.specs import TrainSpec
+from fedhet.strategy import Strategy, Update
 
+if TYPE_CHECKING:
+    from fedhet.client import Client
 
-def fedavg(updates: list[ClientUpdate]) -> State:
-    """w = Σ_k (n_k / n) w_k over the participating clients, n = Σ_k n_k.
+log = logging.getLogger("fedhet")
 
-    Accumulates in float64 so the average does not depend on summation rounding.
-    """
-    if not updates:
-        raise ValueError("fedavg needs at least one client update")
-    n = sum(u.n_samples for u in updates)
-    if n <= 0:
-        raise ValueError("fedavg: participating clients hold no training samples")
-    averaged = {}
-    for key, first in updates[0].state.items():
-        if not first.is_floating_point():
-            averaged[key] = first.clone()  # e.g. BatchNorm counters: not averaged
-            continue
-        acc = torch.zeros_like(first, dtype=torch.float64)
-        for update in updates:
-            acc += update.state[key].to(torch.float64) * (update.n_samples / n)
-        averaged[key] = acc.to(first.dtype)
-    return averaged
+RoundHook = Callable[[int, list[tuple[int, Update]]], None]
 
 
 def select_clients(n_clients: int, fraction: float, rng: np.random.Generator) -> list[int]:
@@ -44,3 +35,31 @@ def select_clients(n_clients: int, fraction: float, rng: np.random.Generator) ->
     if m >= n_clients:
         return list(range(n_clients))
     return sorted(rng.choice(n_clients, size=m, replace=False).tolist())
+
+
+def fit(
+    strategy: Strategy,
+    clients: Sequence[Client],
+    spec: TrainSpec,
+    rng: np.random.Generator,
+    label: str,
+    on_round: RoundHook,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> None:
+    """``spec.rounds`` rounds of federated training; ``on_round(r, [(client index, update)])``
+    after each aggregation. A single client is plain local training."""
+    start = time.perf_counter()
+    for r in range(1, spec.rounds + 1):
+        messages = strategy.messages()
+        chosen = select_clients(len(clients), spec.client_fraction, rng)
+        updates = [(i, clients[i].train(messages, spec.local_epochs, strategy)) for i in chosen]
+        strategy.aggregate([u for _, u in updates])
+        on_round(r, updates)
+        elapsed = time.perf_counter() - start
+        eta = elapsed / r * (spec.rounds - r)
+        # Private hospitals keep their loss (NaN): average what the others report.
+        losses = [u.loss for _, u in updates if not math.isnan(u.loss)]
+        mean_loss = np.mean(losses) if losses else np.nan
+        log.info(f"{label} round {r}/{spec.rounds} loss {mean_loss:.4f} elapsed {elapsed:.1f}s ETA {eta:.1f}s")
+        if progress is not None:
+            progress(label, r, spec.rounds)

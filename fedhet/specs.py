@@ -31,6 +31,10 @@ class TrainSpec:
     client_fraction: float = 1.0
 
 
+# Training modes (``fedhet.federated`` implements them) and whether the cell's algorithm
+# applies: the non-federated modes are the study's references, trained with FedAvg alone.
+MODE_TAKES_ALGORITHM = {"federated": True, "local": False, "large_only": False}
+
 PLACEMENTS = ("none", "all", "small_only", "large_only")
 ACCOUNTANTS = ("prv", "rdp")
 # How Opacus computes per-sample gradients. "hooks" measured fastest on our CNN on 2 CPU

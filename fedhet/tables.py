@@ -12,10 +12,12 @@ from pathlib import Path
 import pandas as pd
 
 from fedhet import atomic_output
+from fedhet.config import Cell, parse_seed_key
 from fedhet.metrics import summarise
 from fedhet.partition import Scenario
 
-CELL_KEYS = ["scenario", "mode", "dp", "seed"]
+CELL_KEYS = ["scenario", "mode", "algorithm", "dp", "holdout", "seed"]
+CONDITION_KEYS = [k for k in CELL_KEYS if k != "seed"]  # a cell without its seed
 HEADLINE_METRICS = ["recall", "precision", "auroc", "specificity", "auprc"]
 
 # The study's Tables 2–3: mean over the small hospitals' own test splits.
@@ -43,7 +45,7 @@ def group_mean(metrics: pd.DataFrame, hospital_type: str = "small") -> pd.DataFr
 
 def seed_summary(metrics: pd.DataFrame, hospital_type: str = "small") -> pd.DataFrame:
     """Mean and 95% CI across seeds of the per-seed group mean."""
-    return summarise(group_mean(metrics, hospital_type), ["scenario", "mode", "dp", "metric"])
+    return summarise(group_mean(metrics, hospital_type), [*CONDITION_KEYS, "metric"])
 
 
 def format_ci(mean: float, lo: float, hi: float) -> str:
@@ -119,25 +121,33 @@ def write_text_atomic(text: str, path: str | Path) -> None:
         tmp.write_text(text)
 
 
+def write_parquet_atomic(df: pd.DataFrame, path: str | Path) -> None:
+    with atomic_output(path) as tmp:
+        df.to_parquet(tmp, index=False)
+
+
 def write_csv_atomic(df: pd.DataFrame, path: str | Path) -> None:
     write_text_atomic(df.to_csv(index=False, float_format="%.6g"), path)
 
 
 def runtime_table(benchmark_paths: list[str | Path]) -> pd.DataFrame:
     """Seconds and peak memory per training cell, from Snakemake's benchmark TSVs whose
-    paths mirror the cell's (``…/train_cell/<scenario>/<mode>/<dp>/seed<k>.tsv``)."""
+    paths mirror the cell's (``…/train_cell/<scenario>/<mode>/<algorithm>/<dp>/seed<k>.tsv``)."""
     rows = []
     for path in benchmark_paths:
         path = Path(path)
         bench = pd.read_csv(path, sep="\t")
-        scenario, mode, dp = path.parts[-4:-1]
+        scenario, mode, algorithm, dp = path.parts[-5:-1]
+        seed, holdout = parse_seed_key(path.stem)
         rows.append(
             {
-                "rule": path.parts[-5],
+                "rule": path.parts[-6],
                 "scenario": scenario,
                 "mode": mode,
+                "algorithm": algorithm,
                 "dp": dp,
-                "seed": int(path.stem.removeprefix("seed")),
+                "holdout": holdout,
+                "seed": seed,
                 "seconds": float(bench["s"].iloc[0]),
                 "cpu_seconds": float(bench["cpu_time"].iloc[0]) if "cpu_time" in bench else float("nan"),
                 "max_rss_mb": float(bench["max_rss"].iloc[0]) if "max_rss" in bench else float("nan"),
@@ -157,7 +167,7 @@ def budget_table(rounds: pd.DataFrame, metrics: tuple[str, ...] = ("recall", "pr
     rows["hospital_type"] = [types[s].get(h, "") for s, h in zip(rows["scenario"], rows["hospital"], strict=True)]
     rows = rows[rows["hospital_type"] == "small"]
     per_seed = rows.groupby([*CELL_KEYS, "round", "quantity"], as_index=False)["value"].mean()
-    return summarise(per_seed, ["scenario", "mode", "dp", "round", "quantity"]).rename(columns={"quantity": "metric"})
+    return summarise(per_seed, [*CONDITION_KEYS, "round", "quantity"]).rename(columns={"quantity": "metric"})
 
 
 def budget_markdown(budget: pd.DataFrame) -> str:
@@ -181,8 +191,8 @@ def check_privacy_budgets(table: pd.DataFrame, slack: float = 1e-9) -> None:
     over = private[private["epsilon_spent"] > private["epsilon_target"] * (1 + slack)]
     if len(over):
         lines = [
-            f"{r.scenario}/{r.mode}/{r.dp}/seed{r.seed} {r.hospital}: spent ε {r.epsilon_spent:.6g} > target "
-            f"{r.epsilon_target:.6g}"
+            f"{r.scenario}/{r.mode}/{r.algorithm}/{r.dp}/seed{r.seed} {r.hospital}: "
+            f"spent ε {r.epsilon_spent:.6g} > target {r.epsilon_target:.6g}"
             for r in over.itertuples()
         ]
         raise PrivacyBudgetError("privacy budget exceeded:\n" + "\n".join(lines))
@@ -193,9 +203,9 @@ def cost_table(runtime: pd.DataFrame, experiments: dict[str, list[str]], cores: 
     the projected wall time on ``cores`` cores, max(total CPU seconds / cores, longest cell),
     i.e. the cells packed perfectly at the CPU use they were measured with.
 
-    ``experiments`` maps a name to its cells as ``<scenario>/<mode>/<dp>/seed<k>``."""
+    ``experiments`` maps a name to its cells' keys (``fedhet.config.Cell.key``)."""
     cpu = runtime["cpu_seconds"].where(runtime["cpu_seconds"].notna(), runtime["seconds"])
-    key = runtime["scenario"] + "/" + runtime["mode"] + "/" + runtime["dp"] + "/seed" + runtime["seed"].astype(str)
+    key = [Cell(r.scenario, r.mode, r.seed, r.dp, r.algorithm, r.holdout).key() for r in runtime.itertuples()]
     runtime = runtime.assign(cpu=cpu, key=key)
     groups = {name: runtime[runtime["key"].isin(cells)] for name, cells in experiments.items()}
     groups["all cells"] = runtime
@@ -232,3 +242,19 @@ def trends_markdown(trends: pd.DataFrame) -> str:
         "verdict at Holm-adjusted p < 0.05 over all rows.\n"
     )
     return markdown(table, float_format="{:g}") + note
+
+
+SELECTION_METRIC = "auprc"  # threshold-free and driven by the rare abnormal class the small hospitals lack
+
+
+def selection_table(metrics: pd.DataFrame, metric: str = SELECTION_METRIC) -> pd.DataFrame:
+    """Hyperparameter choice on validation cells: per algorithm key, the small hospitals' mean
+    ``metric`` on their validation splits (mean and 95% CI over seeds); per algorithm family the
+    key with the highest mean is ``chosen`` (ties: the first in the table's order)."""
+    rows = metrics[metrics["holdout"] == "validation"]
+    summary = seed_summary(rows, "small")
+    summary = summary[summary["metric"] == metric].copy()
+    summary["family"] = summary["algorithm"].str.split("-").str[0]
+    summary = summary.sort_values(["scenario", "family", "algorithm"], kind="stable").reset_index(drop=True)
+    summary["chosen"] = summary.index.isin(summary.groupby(["scenario", "family"])["mean"].idxmax())
+    return summary[["scenario", "family", "algorithm", "metric", "mean", "ci_low", "ci_high", "n", "chosen"]]

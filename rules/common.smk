@@ -1,6 +1,7 @@
 # Helpers shared by the rules: config slices, cell expansion, and input functions.
 import fedhet.config as fc
 import fedhet.experiments as fx
+from fedhet.algorithms import AlgorithmSpec
 from fedhet.data import dataset_spec
 
 # An infeasible grid point stops here, naming it, before any job is scheduled.
@@ -12,6 +13,7 @@ SWEEPS = [name for name, spec in config["experiments"].items() if spec["grid"]]
 SWEEP_CELLS = fx.unique(
     [c for name in SWEEPS for c in fx.experiment_cells(config, name)]
 )
+SELECTION_CELLS = [c for c in EXPERIMENT_CELLS if c.holdout == "validation"]
 FIGURES = fx.configured_figures(config)
 RESULTS = "results"
 
@@ -19,10 +21,12 @@ RESULTS = "results"
 wildcard_constraints:
     scenario=r"[a-z][a-z0-9_.x\-]*r[0-9.e\-]+",
     mode="federated|local|large_only",
+    algorithm=r"[a-z]+(-[a-z]+[0-9.e+\-]+)*",
     dp=r"[A-Za-z0-9_.\-]+",
-    seed=r"\d+",
+    seed=r"\d+(-validation)?",
+    beta=r"[0-9.e\-]+",
     dataset=r"[a-z_]+",
-    n=r"[2-7]",
+    n=r"[2-9]",
 
 
 def raw_files(wildcards=None):
@@ -48,13 +52,21 @@ def cell_rounds(cells):
 
 def cell_benchmarks(cells):
     return [
-        f"{RESULTS}/benchmarks/train_cell/{c.scenario}/{c.mode}/{c.dp}/seed{c.seed}.tsv"
-        for c in cells
+        f"{RESULTS}/benchmarks/train_cell/{c.key()}.tsv" for c in cells
     ]
 
 
 def partition_manifests(cells):
     return sorted({f"{cell.partitions(RESULTS)}" for cell in cells})
+
+
+def shared_input(wildcards):
+    """The shared public set G, for the algorithms that train on one (else nothing)."""
+    spec = AlgorithmSpec.parse(wildcards.algorithm)
+    if not spec.info.needs_shared_data:
+        return {}
+    path = f"{RESULTS}/partitions/{wildcards.scenario}/shared/seed{wildcards.seed}-beta{spec['beta']:g}.parquet"
+    return {"shared": path}
 
 
 def figure_cells(wildcards):
@@ -74,12 +86,9 @@ def sweeps_param():
 
 
 def experiment_cells_param():
-    """Each experiment's cells as scenario/mode/dp/seed<k>: what the cost table counts."""
+    """Each experiment's cells by key: what the cost table counts."""
     return {
-        name: [
-            c.directory("").removeprefix("/cells/")
-            for c in fx.experiment_cells(config, name)
-        ]
+        name: [c.key() for c in fx.experiment_cells(config, name)]
         for name in config["experiments"]
     }
 
@@ -90,6 +99,8 @@ def experiment_outputs():
         outputs.append(f"{RESULTS}/tables/trends.csv")
     if config["experiments"]:
         outputs.append(f"{RESULTS}/tables/cost.csv")
+    if SELECTION_CELLS:
+        outputs.append(f"{RESULTS}/tables/selection.csv")
     return outputs
 
 

@@ -52,3 +52,22 @@ rule partition:
         data=config["data"],
     script:
         "../scripts/partition.py"
+
+
+rule shared_data:
+    input:
+        raw_files,
+    output:
+        f"{RESULTS}/partitions/{{scenario}}/shared/seed{{seed}}-beta{{beta}}.parquet",
+    log:
+        f"{RESULTS}/logs/shared_data/{{scenario}}/seed{{seed}}-beta{{beta}}.log",
+    conda:
+        "../envs/fedhet.yaml"
+    threads: 1
+    resources:
+        mem_mb=2048,
+        runtime=10,
+    params:
+        data=config["data"],
+    script:
+        "../scripts/shared_data.py"

@@ -92,3 +92,25 @@ rule cost:
         cores=[2, 8, 64],
     script:
         "../scripts/cost.py"
+
+
+rule selection:
+    input:
+        cell_metrics(SELECTION_CELLS),
+    output:
+        report(
+            f"{RESULTS}/tables/selection.csv",
+            caption="../report/selection.rst",
+            category="Tables",
+        ),
+    log:
+        f"{RESULTS}/logs/selection.log",
+    localrule: True
+    conda:
+        "../envs/fedhet.yaml"
+    threads: 1
+    resources:
+        mem_mb=1024,
+        runtime=5,
+    script:
+        "../scripts/selection.py"

@@ -1,15 +1,16 @@
 rule train_cell:
     input:
+        unpack(shared_input),
         partitions=f"{RESULTS}/partitions/{{scenario}}/seed{{seed}}",
         external=external_file(),
     output:
-        metrics=f"{RESULTS}/cells/{{scenario}}/{{mode}}/{{dp}}/seed{{seed}}/metrics.parquet",
-        rounds=f"{RESULTS}/cells/{{scenario}}/{{mode}}/{{dp}}/seed{{seed}}/rounds.parquet",
-        privacy=f"{RESULTS}/cells/{{scenario}}/{{mode}}/{{dp}}/seed{{seed}}/privacy.parquet",
+        metrics=f"{RESULTS}/cells/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/seed{{seed}}/metrics.parquet",
+        rounds=f"{RESULTS}/cells/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/seed{{seed}}/rounds.parquet",
+        privacy=f"{RESULTS}/cells/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/seed{{seed}}/privacy.parquet",
     log:
-        f"{RESULTS}/logs/train_cell/{{scenario}}/{{mode}}/{{dp}}/seed{{seed}}.log",
+        f"{RESULTS}/logs/train_cell/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/seed{{seed}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/train_cell/{{scenario}}/{{mode}}/{{dp}}/seed{{seed}}.tsv"
+        f"{RESULTS}/benchmarks/train_cell/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/seed{{seed}}.tsv"
     conda:
         "../envs/fedhet.yaml"
     threads: 1

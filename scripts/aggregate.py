@@ -1,6 +1,5 @@
 from fedhet import setup_logging
-from fedhet.cell import write_parquet_atomic
-from fedhet.tables import read_cells
+from fedhet.tables import read_cells, write_parquet_atomic
 
 log = setup_logging(snakemake.log[0])
 metrics = read_cells(snakemake.input)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from fedhet.data import MIRROR_ENV
 from fedhet.partition import HospitalData
@@ -28,6 +32,35 @@ def fashion_mirror() -> Path:
     if path is None:
         pytest.skip(f"no FashionMNIST mirror: set ${MIRROR_ENV}")
     return path
+
+
+def copy_workflow(dest: Path) -> Path:
+    for name in ("Snakefile", "rules", "scripts", "config", "envs", "report", "profiles"):
+        src = REPO / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / name)
+    return dest
+
+
+def snakemake(workdir: Path, *args: str, overrides: dict | None = None, mirror: Path) -> str:
+    configfiles = ["config/quick.yaml"]
+    if overrides:
+        (workdir / "override.yaml").write_text(yaml.safe_dump(overrides))
+        configfiles.append("override.yaml")
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args, "--configfile", *configfiles]
+    env = {**os.environ, "FEDHET_DATA_MIRROR": str(mirror)}
+    done = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
+    return done.stdout + done.stderr
+
+
+@pytest.fixture(scope="session")
+def quick_build(tmp_path_factory, fashion_mirror) -> Path:
+    """The quick DAG built once (``snakemake all`` on config/quick.yaml): the workflow tests
+    read it, and the SLURM test compares the cells it sends through SLURM with it."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("workflow"))
+    snakemake(workdir, "all", mirror=fashion_mirror)
+    return workdir
 
 
 def synthetic_hospital(name: str, n_train: int, n_test: int, ratio: float, seed: int) -> HospitalData:

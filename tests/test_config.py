@@ -49,7 +49,7 @@ def test_defaults_are_filled():
 def test_core_cells():
     cells = core_cells(validate_config(copy.deepcopy(BASE)))
     assert len(cells) == len(BASE["modes"]) * len(BASE["seeds"])
-    assert cells[0].directory() == "results/cells/large1x30000r0.5-small4x3000r0.1/federated/nodp/seed0"
+    assert cells[0].directory() == "results/cells/large1x30000r0.5-small4x3000r0.1/federated/fedavg/nodp/seed0"
 
 
 def test_full_scale_run_override_merges_into_the_study_config():

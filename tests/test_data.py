@@ -1,6 +1,8 @@
 import gzip
 import hashlib
+import os
 import urllib.error
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,12 +92,25 @@ def test_real_fashion_mnist(fashion_mirror, tmp_path):
     assert (binary.sum(), len(binary) - binary.sum()) == data.pool_counts(FASHION_MNIST, [7, 8, 9]) == (18000, 42000)
 
 
-def test_pneumonia_mnist_plugs_in(tmp_path):
-    mirror = REPO.parent / "shared" / "data" / "medmnist"
-    if not (mirror / "pneumoniamnist.npz").is_file():
-        pytest.skip(f"no MedMNIST copy at {mirror}")
+def medmnist_mirror() -> Path | None:
+    """The MedMNIST copy beside the FashionMNIST mirror that $FEDHET_DATA_MIRROR names (as
+    laid out in ../shared/data), or in the checkout's ../shared."""
+    fashion = os.environ.get(data.MIRROR_ENV)
+    for candidate in ([Path(fashion).resolve().parent / "medmnist"] if fashion else []) + [
+        REPO.parent / "shared" / "data" / "medmnist"
+    ]:
+        if (candidate / "pneumoniamnist.npz").is_file():
+            return candidate
+    return None
+
+
+def test_pneumonia_mnist_plugs_in(tmp_path, monkeypatch):
+    mirror = medmnist_mirror()
+    if mirror is None:
+        pytest.skip("no MedMNIST copy beside $FEDHET_DATA_MIRROR")
+    monkeypatch.setenv(data.MIRROR_ENV, str(mirror))  # the production path: the variable wins over config
     spec = data.dataset_spec("pneumonia_mnist")
-    fetch_file(spec, "pneumoniamnist.npz", tmp_path / "pneumoniamnist.npz", mirror)
+    fetch_file(spec, "pneumoniamnist.npz", tmp_path / "pneumoniamnist.npz", data.resolve_mirror("/nonexistent"))
     source = data.load_source("pneumonia_mnist", tmp_path)
     assert source.pool_images.shape == (4708 + 524, 28, 28)
     assert set(np.unique(source.pool_labels)) == {0, 1}

@@ -4,7 +4,6 @@ clipping and noise, placement, reproducibility, multi-round budgets, the cell's 
 from __future__ import annotations
 
 import logging
-import math
 
 import dp_accounting
 import numpy as np
@@ -16,14 +15,15 @@ from opacus.grad_sample.conv import compute_conv_grad_sample
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from fedhet.algorithms import FEDAVG, load_strategy
 from fedhet.cell import run_cell
 from fedhet.client import Client, TrainSpec
 from fedhet.config import Cell
+from fedhet.dpsgd import _conv2d_grad_sample
 from fedhet.model import ModelSpec, build_model
 from fedhet.partition import HospitalData, Scenario, write_partitions
 from fedhet.privacy import (
     RDP_ORDERS,
-    _conv2d_grad_sample,
     calibrate_sigma,
     epsilon_spent,
     private_hospitals,
@@ -64,6 +64,11 @@ def client(data: HospitalData, dp: DPSpec | None, rounds: int = 1, seed: int = 0
 
 def initial_state() -> dict[str, torch.Tensor]:
     return build_model(SMALL_MODEL, 0).state_dict()
+
+
+def train(c: Client, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """One FedAvg round of local training from ``state``; the parameters the client sends."""
+    return c.train([state], 1, load_strategy(FEDAVG, initial=lambda j: initial_state())).parameters
 
 
 def assert_states_equal(a: dict, b: dict) -> None:
@@ -202,12 +207,12 @@ def test_calibrated_sigma_lands_just_under_target(epsilon, n, accountant):
 def test_summed_gradient_is_sum_of_per_example_gradients_clipped_to_c(mode):
     clip = 0.05  # small enough that most examples are clipped
     c = client(hospital("small_1", 200), DPSpec("all", 1.0, max_grad_norm=clip, grad_sample_mode=mode))
-    trainer = c.private
+    trainer = c.batches
     trainer.dp_optimizer.noise_multiplier = 0.0
     x, y = next(iter(trainer.loader))  # a Poisson batch, in the client's memory format
 
     reference = build_model(SMALL_MODEL, 0)
-    reference.load_state_dict(trainer.module.state_dict())
+    reference.load_state_dict(c.model.state_dict())
     params = {k: v.detach() for k, v in reference.named_parameters()}
 
     def loss_one(p, xi, yi):
@@ -218,14 +223,12 @@ def test_summed_gradient_is_sum_of_per_example_gradients_clipped_to_c(mode):
     assert len(y) >= 5 and (norms > clip).all()
     factor = (clip / (norms + 1e-6)).clamp(max=1.0)
 
-    trainer._step(x, y, nn.CrossEntropyLoss())
-    opacus_norms = torch.stack([p.grad_sample.flatten(1).norm(dim=1) for p in trainer.module.parameters()], dim=1).norm(
-        dim=1
-    )
+    trainer.gradient(x, y)  # p.grad ← the clipped (noise-free) sum / expected batch
+    opacus_norms = torch.stack([p.grad_sample.flatten(1).norm(dim=1) for p in c.model.parameters()], dim=1).norm(dim=1)
     assert torch.allclose(opacus_norms, norms, rtol=1e-4, atol=1e-6)
     assert (opacus_norms * factor).max() <= clip * (1 + 1e-5)
     expected_batch = trainer.dp_optimizer.expected_batch_size
-    for name, p in trainer.module.named_parameters():
+    for name, p in c.model.named_parameters():
         summed_clipped = torch.einsum("i,i...->...", factor, per_example[name])
         assert torch.allclose(p.grad * expected_batch, summed_clipped, rtol=1e-4, atol=1e-6), name
 
@@ -256,10 +259,10 @@ def test_conv_rule_matches_opacus_on_nchw_in_any_layout(conv, layout):
 def test_noise_is_really_added():
     spec = DPSpec("all", 1.0)
     noisy, silent = client(hospital("small_1", 200), spec), client(hospital("small_1", 200), spec)
-    silent.private.dp_optimizer.noise_multiplier = 0.0  # same seed: same Poisson batches
-    a, b = noisy.train(initial_state(), 1).state, silent.train(initial_state(), 1).state
+    silent.batches.dp_optimizer.noise_multiplier = 0.0  # same seed: same Poisson batches
+    a, b = train(noisy, initial_state()), train(silent, initial_state())
     assert not torch.equal(a["fc.weight"], b["fc.weight"])
-    plain = client(hospital("small_1", 200), None).train(initial_state(), 1).state
+    plain = train(client(hospital("small_1", 200), None), initial_state())
     assert not torch.equal(a["fc.weight"], plain["fc.weight"])
 
 
@@ -270,24 +273,12 @@ def test_dp_run_is_reproducible_with_a_fixed_seed():
     for c in runs:
         state = initial_state()
         for _ in range(2):
-            state = c.train(state, 1).state
+            state = train(c, state)
         states.append(state)
     assert_states_equal(*states)
     assert runs[0].privacy_record() == runs[1].privacy_record()
-    other_seed = client(hospital("small_1", 200), spec, seed=1).train(initial_state(), 1).state
+    other_seed = train(client(hospital("small_1", 200), spec, seed=1), initial_state())
     assert not torch.equal(states[0]["fc.weight"], other_seed["fc.weight"])
-
-
-def test_small_only_leaves_the_large_hospital_non_private():
-    spec = DPSpec("small_only", 1.0)
-    private = private_hospitals(spec, {"large_1": "large", "small_1": "small"})
-    large = client(hospital("large_1", 240), spec if "large_1" in private else None, index=0)
-    small = client(hospital("small_1", 200, seed=1), spec if "small_1" in private else None, index=1)
-    plain_large = client(hospital("large_1", 240), None, index=0)
-    assert_states_equal(large.train(initial_state(), 1).state, plain_large.train(initial_state(), 1).state)
-    small.train(initial_state(), 1)
-    assert large.privacy_record().private is False and math.isnan(large.privacy_record().epsilon_spent)
-    assert small.privacy_record().private is True
 
 
 def test_budget_composes_over_rounds_and_is_not_reset():
@@ -295,7 +286,7 @@ def test_budget_composes_over_rounds_and_is_not_reset():
     c = client(hospital("small_1", 200), DPSpec("all", epsilon), rounds=rounds)
     state = initial_state()
     for _ in range(rounds):
-        state = c.train(state, 1).state
+        state = train(c, state)
     assert not any(k.startswith("_module.") for k in state)
     record, per_round = c.privacy_record(), steps_per_epoch(200, 16)
     assert record.steps == rounds * per_round
@@ -303,14 +294,14 @@ def test_budget_composes_over_rounds_and_is_not_reset():
     assert epsilon_spent(record.sigma, record.q, per_round, 1e-5) < 0.7 * record.epsilon_spent
     assert 0.97 * epsilon <= record.epsilon_spent <= epsilon
     with pytest.raises(RuntimeError, match="overspend"):
-        c.train(state, 1)  # σ was calibrated for 3 rounds only
+        train(c, state)  # σ was calibrated for 3 rounds only
 
 
 def test_empty_poisson_batches_still_count_as_steps():
     c = Client(hospital("small_1", 5), SMALL_MODEL, TrainSpec(rounds=4, batch_size=2), 0, 0, dp=DPSpec("all", 4.0))
     state = initial_state()
     for _ in range(4):
-        state = c.train(state, 1).state  # q = 1/3 over 5 records: some batches are empty
+        state = train(c, state)  # q = 1/3 over 5 records: some batches are empty
     assert c.privacy_record().steps == 4 * 3
     assert all(torch.isfinite(v).all() for v in state.values())
 
@@ -318,26 +309,64 @@ def test_empty_poisson_batches_still_count_as_steps():
 # --- the cell's privacy table ------------------------------------------------------------------
 
 
-def test_run_cell_writes_one_privacy_row_per_hospital(tmp_path):
+@pytest.fixture(scope="module")
+def tiny_partitions(tmp_path_factory):
     rng = np.random.default_rng(0)
-    binary = np.arange(600) % 2
-    images, labels = rng.integers(0, 256, (600, 28, 28), dtype=np.uint8), binary * 7
-    scenario = Scenario.parse("large1x300r0.5-small1x250r0.5")
-    write_partitions(tmp_path / "parts", images, labels, binary, scenario, 0, 0.2)
-    config = {
-        "model": {"conv1_channels": 4, "conv2_channels": 8, "kernel_size": 5},
-        "training": {"rounds": 2, "batch_size": 16},
-        "evaluation": {"threshold": 0.5, "every_round": False},
-    }
-    dp = DPSpec("small_only", 2.0)
-    cell = Cell(scenario.key(), "federated", 0, dp.key())
-    out = tmp_path / "cell"
-    run_cell(
-        config, cell, tmp_path / "parts", None, out / "m.parquet", out / "r.parquet", privacy_out=out / "p.parquet"
-    )
-    table = pd.read_parquet(out / "p.parquet").set_index("hospital")
-    assert table.loc["small_1", "private"] and not table.loc["large_1", "private"]
-    assert table.loc["small_1", "steps"] == 2 * steps_per_epoch(200, 16)
-    assert 0.97 * 2.0 <= table.loc["small_1", "epsilon_spent"] <= 2.0
-    assert table.loc["large_1", ["sigma", "epsilon_spent"]].isna().all()
-    assert (table["dp"] == "small_only-eps2-delta1e-05-clip1").all()
+    binary = np.arange(900) % 2
+    images, labels = rng.integers(0, 256, (900, 28, 28), dtype=np.uint8), binary * 7
+    scenario = Scenario.parse("large1x300r0.5-small2x250r0.5")
+    parts = tmp_path_factory.mktemp("parts")
+    write_partitions(parts, images, labels, binary, scenario, 0, 0.2)
+    return scenario, parts
+
+
+TINY_CONFIG = {
+    "model": {"conv1_channels": 4, "conv2_channels": 8, "kernel_size": 5},
+    "training": {"rounds": 2, "batch_size": 16},
+    "evaluation": {"threshold": 0.5, "every_round": False},
+}
+# Who trains in each mode, and who is private under each placement among those who train.
+TRAINS = {"federated": {"large", "small"}, "local": {"large", "small"}, "large_only": {"large"}}
+PLACED = {"none": set(), "all": {"large", "small"}, "small_only": {"small"}, "large_only": {"large"}}
+
+
+def privacy_rows(tmp_path, tiny_partitions, mode: str, dp: DPSpec) -> pd.DataFrame:
+    scenario, parts = tiny_partitions
+    out = tmp_path / f"{mode}-{dp.key()}"
+    cell = Cell(scenario.key(), mode, 0, dp.key())
+    run_cell(TINY_CONFIG, cell, parts, None, out / "m.parquet", out / "r.parquet", privacy_out=out / "p.parquet")
+    return pd.read_parquet(out / "p.parquet")
+
+
+@pytest.mark.parametrize("mode", sorted(TRAINS))
+@pytest.mark.parametrize("placement", sorted(PLACED))
+def test_run_cell_makes_private_exactly_the_hospitals_that_train_under_the_placement(
+    tmp_path, tiny_partitions, mode, placement
+):
+    dp = DPSpec(placement, 2.0)
+    table = privacy_rows(tmp_path, tiny_partitions, mode, dp)
+    kinds = table["hospital"].str.rsplit("_", n=1).str[0]
+    assert sorted(table["hospital"]) == ["large_1", "small_1", "small_2"]
+    assert table["trained"].tolist() == [k in TRAINS[mode] for k in kinds]
+    assert table["private"].tolist() == [k in TRAINS[mode] & PLACED[placement] for k in kinds]
+    private, public = table[table["private"]], table[~table["private"]]
+    steps = {"large": 2 * steps_per_epoch(240, 16), "small": 2 * steps_per_epoch(200, 16)}
+    assert private["steps"].tolist() == [steps[k] for k in kinds[table["private"]]]
+    assert ((0.97 * 2.0 <= private["epsilon_spent"]) & (private["epsilon_spent"] <= 2.0)).all()
+    # A hospital that is not private (trains without DP, or only evaluates) has no σ and spends nothing.
+    assert public[["sigma", "epsilon_spent", "q"]].isna().all().all() and public["steps"].isna().all()
+    assert (table["dp"] == dp.key()).all() and (table["mode"] == mode).all()
+
+
+def test_private_and_plain_hospitals_train_through_the_same_loop(tmp_path, tiny_partitions):
+    """With DP at the small hospitals only, the large hospital's own model (local mode) is the
+    one it gets without DP: the placement changes nothing for a hospital it does not cover."""
+    scenario, parts = tiny_partitions
+    runs = {}
+    for dp in (DPSpec(), DPSpec("small_only", 2.0)):
+        out = tmp_path / dp.key()
+        cell = Cell(scenario.key(), "local", 0, dp.key())
+        runs[dp.key()] = run_cell(TINY_CONFIG, cell, parts, None, out / "m.parquet", out / "r.parquet")
+    plain, dp = (runs[k].set_index(["model", "hospital", "metric"])["value"] for k in runs)
+    assert plain.loc["large_1"].equals(dp.loc["large_1"])
+    assert not plain.loc["small_1"].equals(dp.loc["small_1"])

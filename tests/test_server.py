@@ -2,15 +2,16 @@ import numpy as np
 import pytest
 import torch
 
-from fedhet.client import ClientUpdate
-from fedhet.server import fedavg, select_clients
+from fedhet.server import select_clients
+from fedhet.strategy import Update
+from fedhet.strategy import weighted_mean as fedavg
 
 
 def test_fedavg_matches_hand_computation_with_unequal_counts():
     updates = [
-        ClientUpdate({"w": torch.tensor([1.0, 2.0]), "b": torch.tensor(0.0)}, n_samples=1, loss=0.0),
-        ClientUpdate({"w": torch.tensor([4.0, 0.0]), "b": torch.tensor(3.0)}, n_samples=3, loss=0.0),
-        ClientUpdate({"w": torch.tensor([0.0, 8.0]), "b": torch.tensor(6.0)}, n_samples=4, loss=0.0),
+        Update({"w": torch.tensor([1.0, 2.0]), "b": torch.tensor(0.0)}, n_samples=1, loss=0.0),
+        Update({"w": torch.tensor([4.0, 0.0]), "b": torch.tensor(3.0)}, n_samples=3, loss=0.0),
+        Update({"w": torch.tensor([0.0, 8.0]), "b": torch.tensor(6.0)}, n_samples=4, loss=0.0),
     ]
     avg = fedavg(updates)
     # w = (1·[1,2] + 3·[4,0] + 4·[0,8]) / 8 = [13/8, 34/8];  b = (0 + 9 + 24) / 8
@@ -20,7 +21,7 @@ def test_fedavg_matches_hand_computation_with_unequal_counts():
 
 def test_fedavg_single_client_is_identity_and_empty_is_an_error():
     state = {"w": torch.randn(3, 3)}
-    assert torch.equal(fedavg([ClientUpdate(state, 10, 0.0)])["w"], state["w"])
+    assert torch.equal(fedavg([Update(state, 10, 0.0)])["w"], state["w"])
     with pytest.raises(ValueError):
         fedavg([])
 

@@ -39,7 +39,9 @@ def metrics_table(curve, scenarios=None, metric: str = "recall") -> pd.DataFrame
                     {
                         "scenario": key,
                         "mode": "federated",
+                        "algorithm": "fedavg",
                         "dp": "nodp",
+                        "holdout": "test",
                         "seed": seed,
                         "hospital": name,
                         "hospital_type": type_,
@@ -126,13 +128,15 @@ def test_cost_projection():
         {
             "scenario": ["a", "a", "b", "c"],
             "mode": "federated",
+            "algorithm": "fedavg",
             "dp": "nodp",
+            "holdout": "test",
             "seed": [0, 1, 0, 0],
             "seconds": [100.0, 100.0, 50.0, 400.0],
             "cpu_seconds": [90.0, 110.0, 50.0, 350.0],
         }
     )
-    grid = ["a/federated/nodp/seed0", "a/federated/nodp/seed1", "b/federated/nodp/seed0"]
+    grid = ["a/federated/fedavg/nodp/seed0", "a/federated/fedavg/nodp/seed1", "b/federated/fedavg/nodp/seed0"]
     cost = cost_table(runtime, {"grid": grid}, [2, 64]).set_index("cells")
     assert cost.loc["grid", "n_cells"] == 3 and cost.loc["grid", "mean_seconds"] == pytest.approx(250 / 3)
     assert cost.loc["grid", "wall_hours_2_cores"] == pytest.approx(125 / 3600)  # 250 CPU s / 2

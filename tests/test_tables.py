@@ -14,6 +14,8 @@ def privacy_rows(spent: float) -> pd.DataFrame:
             "scenario": [SCENARIO] * 2,
             "mode": ["federated"] * 2,
             "dp": ["all-eps1-delta1e-05-clip1"] * 2,
+            "algorithm": ["fedavg"] * 2,
+            "holdout": ["test"] * 2,
             "seed": [0, 0],
             "hospital": ["large_1", "small_1"],
             "private": [False, True],
@@ -32,7 +34,16 @@ def test_privacy_budget_check():
 def metric_rows(mode: str, seed: int, values: dict[str, float]) -> list[dict]:
     types = {"large_1": "large", "small_1": "small", "small_2": "small"}
     return [
-        {"scenario": SCENARIO, "mode": mode, "dp": "nodp", "seed": seed, "hospital": h, "hospital_type": types[h]}
+        {
+            "scenario": SCENARIO,
+            "mode": mode,
+            "algorithm": "fedavg",
+            "dp": "nodp",
+            "holdout": "test",
+            "seed": seed,
+            "hospital": h,
+            "hospital_type": types[h],
+        }
         | {"metric": "auroc", "value": v}
         for h, v in values.items()
     ]
@@ -56,7 +67,16 @@ def test_budget_table_averages_small_hospitals_per_round():
     values = {1: {"small_1": 0.2, "small_2": 0.4, "large_1": 0.9}, 2: {"small_1": 0.6, "small_2": 0.8, "large_1": 1.0}}
     rounds = pd.DataFrame(
         [
-            {"scenario": SCENARIO, "mode": "federated", "dp": "nodp", "seed": seed, "model": "global", "round": r}
+            {
+                "scenario": SCENARIO,
+                "mode": "federated",
+                "algorithm": "fedavg",
+                "dp": "nodp",
+                "holdout": "test",
+                "seed": seed,
+                "model": "global",
+                "round": r,
+            }
             | {"hospital": h, "quantity": "recall", "value": v + 0.1 * seed}
             for seed in (0, 1)
             for r, by_hospital in values.items()

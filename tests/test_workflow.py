@@ -4,42 +4,22 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
-from conftest import REPO
+from conftest import copy_workflow, snakemake
 
 pytestmark = pytest.mark.slow
 # 6 core cells + the sweeps' federated cells (10 scenarios × 2 seeds, the core one shared)
 # + the DP cells (federated and large-only at all, federated at small_only: 2 ε × 2 seeds)
 QUICK_CELLS = 6 + 18 + 12
 FIGURES = {"figure": 6}  # Figures 2–7
-
-
-def copy_workflow(dest: Path) -> Path:
-    for name in ("Snakefile", "rules", "scripts", "config", "envs", "report"):
-        src = REPO / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / name)
-    return dest
-
-
-def snakemake(workdir: Path, *args: str, overrides: dict | None = None, mirror: Path) -> str:
-    configfiles = ["config/quick.yaml"]
-    if overrides:
-        (workdir / "override.yaml").write_text(yaml.safe_dump(overrides))
-        configfiles.append("override.yaml")
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args, "--configfile", *configfiles]
-    env = {**os.environ, "FEDHET_DATA_MIRROR": str(mirror)}
-    done = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
-    return done.stdout + done.stderr
 
 
 def scheduled(output: str) -> dict[str, int]:
@@ -61,10 +41,8 @@ def scheduled(output: str) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, fashion_mirror) -> Path:
-    workdir = copy_workflow(tmp_path_factory.mktemp("workflow"))
-    snakemake(workdir, "all", mirror=fashion_mirror)
-    return workdir
+def built(quick_build) -> Path:
+    return quick_build
 
 
 def test_quick_dag_builds_every_output(built):
@@ -193,3 +171,44 @@ def test_bad_config_stops_before_any_job(tmp_path, fashion_mirror):
     workdir = copy_workflow(tmp_path)
     with pytest.raises(AssertionError, match="training.rounds"):
         snakemake(workdir, "-n", "all", overrides={"training": {"rounds": 0}}, mirror=fashion_mirror)
+
+
+def test_killed_run_resumes_with_the_same_command_and_identical_results(tmp_path, built, fashion_mirror):
+    """SIGKILL to the whole workflow mid-training, then what a user does: the same command
+    (and `--unlock` if Snakemake asks for it). The result equals the uninterrupted build's,
+    and nothing partial or temporary is left under results/."""
+    workdir = copy_workflow(tmp_path)
+    target = "results/fig1.svg"
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", target, "--configfile", "config/quick.yaml"]
+    env = {**os.environ, "FEDHET_DATA_MIRROR": str(fashion_mirror)}
+    proc = subprocess.Popen(
+        cmd, cwd=workdir, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    logs = workdir / "results" / "logs" / "train_cell"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any("round 1/" in log.read_text() for log in logs.rglob("*.log")):
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the workflow ended before any cell was half-way"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    rerun = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
+    if rerun.returncode != 0:  # a killed Snakemake leaves its lock: the README says what to do
+        assert "--unlock" in rerun.stdout + rerun.stderr, rerun.stderr[-3000:]
+        subprocess.run([*cmd, "--unlock"], cwd=workdir, env=env, check=True, capture_output=True)
+        rerun = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "IncompleteFilesException" not in rerun.stderr
+
+    results = workdir / "results"
+    assert not [p for p in results.rglob("*") if ".tmp" in p.name or p.name.startswith(".")]
+    cells = sorted((results / "cells").rglob("metrics.parquet"))
+    assert len(cells) == 6
+    for path in cells:
+        reference = built / path.relative_to(workdir)
+        pd.testing.assert_frame_equal(pd.read_parquet(path), pd.read_parquet(reference), check_exact=True)
+        for name in ("rounds.parquet", "privacy.parquet"):
+            assert (path.parent / name).read_bytes() == (reference.parent / name).read_bytes(), path.parent
+    assert (results / "fig1.svg").read_bytes() == (built / "results" / "fig1.svg").read_bytes()

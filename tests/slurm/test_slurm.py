@@ -69,3 +69,13 @@ def test_quick_dag_through_slurm_matches_local_run():
         pytest.skip(skipped[-1])
     assert proc.returncode == 0 and "PASSED:" in proc.stdout, out[-6000:]
     print(proc.stdout)
+
+
+def test_profile_names_exactly_the_workflows_rules():
+    """A renamed or new rule must not silently lose its thread setting on the cluster."""
+    import re
+
+    rules = {name for f in (ROOT / "rules").glob("*.smk") for name in re.findall(r"^rule (\w+):", f.read_text(), re.M)}
+    profile = yaml.safe_load(PROFILE.read_text())
+    assert set(profile["set-threads"]) == rules
+    assert set(profile["set-resources"]) <= rules

@@ -1,0 +1,97 @@
+"""`fedhet cell` and `benchmarks/bench_cell.py` end to end, on small configs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO
+from fedhet.cli import main
+
+TINY = {
+    "data": {"dataset": "fashion_mnist", "abnormal_classes": [7, 8, 9]},
+    "hospitals": [
+        {"type": "large", "count": 1, "size": 600, "abnormal_ratio": 0.5},
+        {"type": "small", "count": 2, "size": 150, "abnormal_ratio": 0.2},
+    ],
+    "training": {"rounds": 1},
+    "evaluation": {"every_round": False},
+    "experiments": {},
+}
+
+
+@pytest.fixture()
+def tiny_config(tmp_path, fashion_mirror, monkeypatch):
+    monkeypatch.setenv("FEDHET_DATA_MIRROR", str(fashion_mirror))
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    return path
+
+
+def test_cell_command_trains_one_cell_and_writes_its_files(tmp_path, tiny_config, capsys):
+    out = tmp_path / "cell"
+    code = main(["cell", "--config", str(tiny_config), "--seed", "1", "--out", str(out), "--threads", "1"])
+    assert code == 0
+    metrics = pd.read_parquet(out / "metrics.parquet")
+    assert set(metrics["hospital"]) == {"large_1", "small_1", "small_2", "external"}
+    assert (metrics["seed"] == 1).all() and (metrics["algorithm"] == "fedavg").all()
+    assert set(pd.read_parquet(out / "rounds.parquet")["quantity"]) == {"train_loss"}
+    assert not pd.read_parquet(out / "privacy.parquet")["private"].any()
+    assert "round 1/1" in (out / "cell.log").read_text()
+    printed = capsys.readouterr().out
+    assert "small_1" in printed and "auroc" in printed
+
+
+def test_cell_command_runs_an_algorithm_under_dp(tmp_path, tiny_config):
+    out = tmp_path / "cell"
+    args = ["--dp", "small_only-eps4-delta1e-05-clip1", "--algorithm", "shared-beta0.1-alpha1"]
+    assert main(["cell", "--config", str(tiny_config), "--out", str(out), "--threads", "1", *args]) == 0
+    privacy = pd.read_parquet(out / "privacy.parquet").set_index("hospital")
+    assert privacy["private"].to_dict() == {"large_1": False, "small_1": True, "small_2": True}
+    assert (pd.read_parquet(out / "metrics.parquet")["algorithm"] == "shared-beta0.1-alpha1").all()
+    assert (out / "shared.parquet").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--dp", "everywhere-eps1"], "dp key 'everywhere-eps1'"),
+        (["--algorithm", "fedsgd"], "--algorithm: unknown algorithm 'fedsgd'"),
+        (["--algorithm", "fedprox-mu-2"], "--algorithm: 'fedprox-mu-2': bad parameter"),
+    ],
+)
+def test_cell_command_refuses_bad_keys_with_exit_code_2_before_any_work(tmp_path, tiny_config, args, message):
+    out = tmp_path / "cell"
+    done = subprocess.run(
+        [sys.executable, "-m", "fedhet.cli", "cell", "--config", str(tiny_config), "--out", str(out), *args],
+        capture_output=True,
+        text=True,
+        env=os.environ,
+    )
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert not out.exists()  # nothing fetched, drawn or trained
+
+
+def test_cell_command_names_a_missing_config(tmp_path, capsys):
+    assert main(["cell", "--config", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "o")]) == 2
+    assert "nope.yaml does not exist" in capsys.readouterr().err
+
+
+def test_benchmark_script_measures_a_cell_and_its_dp_twin(tmp_path, tiny_config):
+    out = tmp_path / "bench.json"
+    script = REPO / "benchmarks" / "bench_cell.py"
+    dp = "all-eps4-delta1e-05-clip1"
+    args = ["--config", str(tiny_config), "--threads", "1", "--out", str(out), "--dp", dp, "--matmul-size", "256"]
+    done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["train_images"] == 600 * 0.8 + 2 * 150 * 0.8
+    assert report["matmul_peak_gflops"] > 0 and 0 < report["fraction_of_peak"]
+    assert 0.0 <= report["small_mean_auroc"] <= 1.0
+    assert dp in report["dp"]["cell"] and report["dp_over_nodp_train_seconds"] > 0
