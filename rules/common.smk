@@ -51,9 +51,7 @@ def cell_rounds(cells):
 
 
 def cell_benchmarks(cells):
-    return [
-        f"{RESULTS}/benchmarks/train_cell/{c.key()}.tsv" for c in cells
-    ]
+    return [f"{RESULTS}/benchmarks/train_cell/{c.key()}.tsv" for c in cells]
 
 
 def partition_manifests(cells):

@@ -63,4 +63,6 @@ def test_full_scale_run_override_merges_into_the_study_config():
     assert config["experiments"]["fixed_size"]["grid"] == BASE["experiments"]["fixed_size"]["grid"]
     assert {c.seed for c in experiment_cells(config, "fixed_count")} == {0, 1, 2}
     assert len(experiment_cells(config, "dp_all")) == 3 * 2 * 3
-    assert len(all_experiment_cells(config)) == 68 * 3 + 3 * 3 * 3
+    # sweeps + DP grids + selection (15 algorithms on validation) + remedies (4 beside FedAvg at
+    # 2 points; FedAvg's cells are the sweeps') + remedies under DP (3 beside FedAvg at 2 budgets)
+    assert len(all_experiment_cells(config)) == 68 * 3 + 3 * 3 * 3 + 15 * 3 + 4 * 2 * 3 + 3 * 2 * 3

@@ -16,10 +16,12 @@ import pytest
 from conftest import copy_workflow, snakemake
 
 pytestmark = pytest.mark.slow
-# 6 core cells + the sweeps' federated cells (10 scenarios × 2 seeds, the core one shared)
+# 6 core cells + the sweeps' federated cells (6 scenarios × 2 seeds, the core one shared)
 # + the DP cells (federated and large-only at all, federated at small_only: 2 ε × 2 seeds)
-QUICK_CELLS = 6 + 18 + 12
-FIGURES = {"figure": 6}  # Figures 2–7
+# + the remedies (4 algorithms × 2 seeds) + their DP twin (FedProx at ε = 1 × 2 seeds)
+# + the selection cells on validation splits (2 algorithms × 2 seeds)
+QUICK_CELLS = 6 + 10 + 12 + 8 + 2 + 4
+FIGURES = {"figure": 8}  # Figures 2–9
 
 
 def scheduled(output: str) -> dict[str, int]:
@@ -62,11 +64,16 @@ def test_quick_dag_builds_every_output(built):
     assert len(list((results / "benchmarks").rglob("*.tsv"))) == QUICK_CELLS
     privacy = pd.read_csv(results / "tables" / "privacy.csv")
     assert len(privacy) == QUICK_CELLS * 5  # × 5 hospitals
-    expected_private = [
+    # Private: the hospitals the placement names, among those that train in the cell's mode
+    # (in large_only the small hospitals only evaluate: not private, and they say so).
+    modes, hospitals = privacy["mode"], privacy["hospital"]
+    trains = [mode != "large_only" or h.startswith("large") for mode, h in zip(modes, hospitals, strict=True)]
+    placed = [
         dp.startswith("all-") or (dp.startswith("small_only-") and h.startswith("small"))
         for dp, h in zip(privacy["dp"], privacy["hospital"], strict=True)
     ]
-    assert privacy["private"].tolist() == expected_private
+    assert privacy["trained"].tolist() == trains
+    assert privacy["private"].tolist() == [t and p for t, p in zip(trains, placed, strict=True)]
     spent = privacy[privacy["private"]]
     assert (spent["epsilon_spent"] <= spent["epsilon_target"]).all() and set(spent["epsilon_target"]) == {1, 10}
 
@@ -76,7 +83,7 @@ def test_quick_dag_builds_the_sweeps(built):
     for n in (2, 3, 4, 5):
         assert (results / f"fig{n}.svg").read_text().lstrip().startswith("<svg"), n
     fig3 = pd.read_csv(results / "figures" / "fig3.csv")
-    assert sorted(fig3["x"].unique()) == [0.1, 0.3, 0.5] and set(fig3["n"]) == {2}
+    assert sorted(fig3["x"].unique()) == [0.1, 0.5] and set(fig3["n"]) == {2}
     assert set(fig3["panel"]) == {"(a) small hospitals at 10% abnormal", "(b) small hospitals at 20% abnormal"}
     # Figure 2 is Figure 3's panel (a): the same cells, the same numbers.
     fig2 = pd.read_csv(results / "figures" / "fig2.csv")
@@ -84,12 +91,12 @@ def test_quick_dag_builds_the_sweeps(built):
     recall = fig2[fig2["metric"] == "recall"]
     assert recall[["curve", "x", "mean"]].values.tolist() == panel_a[["curve", "x", "mean"]].values.tolist()
     trends = pd.read_csv(results / "tables" / "trends.csv")
-    # 2 experiments × 2 small-hospital ratios × 2 curves × 3 metrics, each over 3 ratios × 2 seeds
+    # 2 experiments × 2 small-hospital ratios × 2 curves × 3 metrics, each over 2 ratios × 2 seeds
     # (precision drops the cells where nothing was predicted abnormal)
     assert len(trends) == 24 and set(trends["dp"]) == {"nodp"}
-    assert (trends.loc[trends["metric"] != "precision", "n_points"] == 6).all() and trends["n_points"].max() == 6
+    assert (trends.loc[trends["metric"] != "precision", "n_points"] == 4).all() and trends["n_points"].max() == 4
     cost = pd.read_csv(results / "tables" / "cost.csv").set_index("cells")
-    assert cost.loc["fixed_size", "n_cells"] == 12 and cost.loc["all cells", "n_cells"] == QUICK_CELLS
+    assert cost.loc["fixed_size", "n_cells"] == 8 and cost.loc["all cells", "n_cells"] == QUICK_CELLS
 
 
 def test_quick_dag_builds_the_privacy_figures(built):
@@ -104,6 +111,45 @@ def test_quick_dag_builds_the_privacy_figures(built):
     assert fig7[fig7["reference"]]["epsilon"].isna().all()
 
 
+def test_quick_dag_builds_the_remedy_figures_and_the_selection(built):
+    results = built / "results"
+    for n in (8, 9):
+        assert (results / f"fig{n}.svg").read_text().lstrip().startswith("<svg"), n
+    fig8 = pd.read_csv(results / "figures" / "fig8.csv")
+    assert set(fig8["algorithm"]) == {"fedavg", "fedprox-mu0.01", "fedper-head1", "shared-beta0.05-alpha0.5", "ifca-k2"}
+    assert set(fig8["metric"]) == {"recall", "precision", "auroc", "auprc"} and set(fig8["n_pairs"]) == {2}
+    fedavg = fig8[fig8["algorithm"] == "fedavg"]
+    assert (fedavg["diff_mean"] == 0).all()  # FedAvg minus itself, seed by seed
+    fig9 = pd.read_csv(results / "figures" / "fig9.csv")
+    assert set(fig9["setting"]) == {"large 50%, small 10%; ε = 1"}
+    selection = pd.read_csv(results / "tables" / "selection.csv")
+    assert sorted(selection["algorithm"]) == ["fedavg", "fedprox-mu1"]
+    assert selection.groupby("family")["chosen"].sum().tolist() == [1, 1]
+    validation = pd.read_parquet(results / "metrics.parquet").query("holdout == 'validation'")
+    assert set(validation["hospital_type"]) == {"large", "small", "external"}
+    # validation splits are carved from the training records: 20% of each hospital's 80%
+    small = validation[(validation["hospital"] == "small_1") & (validation["metric"] == "auroc")]
+    assert set(small["n_test"]) == {48}
+
+
+def test_adding_one_algorithm_schedules_only_its_cells(built, fashion_mirror):
+    overrides = {"experiments": {"remedies": {"algorithms": ["fedavg", "fedprox-mu0.01", "fedprox-mu0.1"]}}}
+    output = snakemake(built, "-n", "results/fig8.svg", overrides=overrides, mirror=fashion_mirror)
+    paths = re.findall(r"output: (results/cells/\S+)/metrics.parquet", output)
+    assert len(paths) == 2 and all("/federated/fedprox-mu0.1/nodp/" in p for p in paths)
+
+
+def test_unknown_algorithm_stops_before_any_job_naming_the_key(tmp_path, fashion_mirror):
+    workdir = copy_workflow(tmp_path)
+    overrides = {"experiments": {"remedies": {"algorithms": ["fedavg", "fedprox-mu-1"]}}}
+    with pytest.raises(AssertionError) as err:
+        snakemake(workdir, "-n", "all", overrides=overrides, mirror=fashion_mirror)
+    assert "experiments.remedies.algorithms" in str(err.value) and "Job stats" not in str(err.value)
+    overrides = {"experiments": {"remedies": {"algorithms": ["fedavg", "fedsgd"]}}}
+    with pytest.raises(AssertionError, match=r"experiments.remedies.algorithms\[1\]: unknown algorithm 'fedsgd'"):
+        snakemake(workdir, "-n", "all", overrides=overrides, mirror=fashion_mirror)
+
+
 def test_report_holds_every_figure_and_table_with_captions(built, fashion_mirror):
     snakemake(built, "--report", "results/report.html", mirror=fashion_mirror)
     html = (built / "results" / "report.html").read_text()
@@ -111,6 +157,8 @@ def test_report_holds_every_figure_and_table_with_captions(built, fashion_mirror
         assert name in html, name
     # captions are rendered with the config that produced the outputs
     assert "Figure 1: mean AUROC" in html and "Config: 2 rounds" in html
+    assert "1 large hospital of 3,000 images at 50% abnormal, 4 small hospitals of 300 images" in html
+    assert "[{" not in html  # no raw Python structures in a caption
 
 
 def test_nothing_to_do_after_a_full_build(built, fashion_mirror):
@@ -142,11 +190,14 @@ def test_one_figure_target_schedules_only_what_it_needs(tmp_path, fashion_mirror
 @pytest.mark.parametrize(
     "target, cells",
     [
-        ("results/fig3.svg", 12),
-        ("results/fig5.svg", 12),
-        ("results/fig2.svg", 6),
+        ("results/fig3.svg", 8),
+        ("results/fig5.svg", 8),
+        ("results/fig2.svg", 4),
         ("results/fig6.svg", 2 * 2 * 2 + 2 * 2),  # DP curves + no-DP references
         ("results/fig7.svg", 2 * 2 * 2 + 2),
+        ("results/fig8.svg", 5 * 2),  # FedAvg (the core cell) and 4 remedies × 2 seeds
+        ("results/fig9.svg", 2 * 2),  # FedAvg and FedProx with DP at ε = 1
+        ("results/tables/selection.csv", 2 * 2),  # validation cells: none shared with test cells
         ("all", QUICK_CELLS),
     ],
 )

@@ -53,7 +53,7 @@ def test_profile_dry_run(tmp_path):
 
 @pytest.mark.slurm
 @pytest.mark.slow
-def test_quick_dag_through_slurm_matches_local_run():
+def test_quick_dag_through_slurm_matches_local_run(request):
     if os.environ.get("FEDHET_SLURM_TEST") != "1":
         pytest.skip(
             "set FEDHET_SLURM_TEST=1 to start a one-node SLURM cluster (needs root on Debian/Ubuntu) "
@@ -61,6 +61,8 @@ def test_quick_dag_through_slurm_matches_local_run():
         )
     env = dict(os.environ)
     env.setdefault("FEDHET_PYTHON", sys.executable)
+    # Compare with the build the workflow tests make (one quick DAG per session, not two more).
+    env["FEDHET_SLURM_REFERENCE"] = str(request.getfixturevalue("quick_build"))
     per_run = int(env.get("FEDHET_SLURM_TIMEOUT", "1800"))
     proc = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=2 * per_run + 900)
     out = proc.stdout + proc.stderr
