@@ -13,9 +13,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-METRICS = ("recall", "precision", "specificity", "auroc", "auprc")
-
-
 def _ratio(num: float, den: float, reason: str) -> tuple[float, str]:
     return (num / den, "") if den > 0 else (math.nan, reason)
 

@@ -56,11 +56,6 @@ def _layer_flops(spec: ModelSpec) -> tuple[float, float, float]:
     return 2.0 * conv1, 2.0 * conv2, 2.0 * fc  # 2 FLOPs per multiply-add
 
 
-def flops_per_image(spec: ModelSpec) -> float:
-    """FLOPs of one forward pass (convolutions and the linear layer)."""
-    return sum(_layer_flops(spec))
-
-
 def train_flops_per_image(spec: ModelSpec) -> float:
     """Forward + weight gradients (each ≈ forward) + input gradients of every layer but
     the first (the image needs no gradient)."""
