@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+
 def _ratio(num: float, den: float, reason: str) -> tuple[float, str]:
     return (num / den, "") if den > 0 else (math.nan, reason)
 
