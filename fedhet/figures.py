@@ -46,6 +46,14 @@ def style(chart: alt.Chart, spec: dict) -> alt.Chart:
     )
 
 
+def titled_grid(rows: list[list[alt.Chart]], title: str, subtitle: str, spec: dict) -> alt.Chart:
+    """Panels in rows under one title and subtitle, styled."""
+    chart = alt.vconcat(*[alt.hconcat(*row) for row in rows]).properties(
+        title=alt.TitleParams(title, subtitle=subtitle)
+    )
+    return style(chart, spec).configure_title(fontSize=spec["font_size"] + 2)
+
+
 def fig1_chart(data: pd.DataFrame, spec: dict) -> alt.Chart:
     order = list(data["mode_label"])
     base = alt.Chart(data).encode(x=alt.X("mode_label:N", sort=order, title=None, axis=alt.Axis(labelAngle=0)))
@@ -142,10 +150,7 @@ def sweep_chart(data: pd.DataFrame, figure: SweepFigure, spec: dict) -> alt.Char
         rows.append(panels)
     if figure.facet == "metric":
         rows = [[panel for row in rows for panel in row]]
-    chart = alt.vconcat(*[alt.hconcat(*row) for row in rows]).properties(
-        title=alt.TitleParams(figure.title, subtitle="line: mean over seeds; band: 95% CI over seeds")
-    )
-    return style(chart, spec).configure_title(fontSize=spec["font_size"] + 2)
+    return titled_grid(rows, figure.title, "line: mean over seeds; band: 95% CI over seeds", spec)
 
 
 PLACEMENT_LABELS = {"all": "DP at every hospital", "small_only": "DP at small hospitals only", "large_only": "DP"}
@@ -221,14 +226,9 @@ def privacy_chart(data: pd.DataFrame, figure: PrivacyFigure, spec: dict) -> alt.
             letter = "abcdefgh"[row * len(GROUP_LABELS) + col]
             title = f"({letter}) {METRIC_LABELS[metric]}, {group}"
             panels.append((band + line).properties(width=spec["width"], height=spec["height"], title=title))
-        rows.append(alt.hconcat(*panels))
-    chart = alt.vconcat(*rows).properties(
-        title=alt.TitleParams(
-            figure.title,
-            subtitle="line: mean over seeds; band: 95% CI over seeds; dashed: the same training without DP",
-        )
-    )
-    return style(chart, spec).configure_title(fontSize=spec["font_size"] + 2)
+        rows.append(panels)
+    subtitle = "line: mean over seeds; band: 95% CI over seeds; dashed: the same training without DP"
+    return titled_grid(rows, figure.title, subtitle, spec)
 
 
 def setting_label(scenario: str, dp: str) -> str:
@@ -285,14 +285,9 @@ def remedy_chart(data: pd.DataFrame, figure: RemedyFigure, spec: dict) -> alt.Ch
             )
             zero = alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(color="gray", strokeDash=[4, 3]).encode(x="x:Q")
             panels.append((zero + rule + point).properties(width=spec["width"], height=spec["height"], title=setting))
-        rows.append(alt.hconcat(*panels))
-    chart = alt.vconcat(*rows).properties(
-        title=alt.TitleParams(
-            figure.title,
-            subtitle="paired by seed (same partitions): mean difference to FedAvg and its 95% CI; left of 0: worse",
-        )
-    )
-    return style(chart, spec).configure_title(fontSize=spec["font_size"] + 2)
+        rows.append(panels)
+    subtitle = "paired by seed (same partitions): mean difference to FedAvg and its 95% CI; left of 0: worse"
+    return titled_grid(rows, figure.title, subtitle, spec)
 
 
 def figure_data(metrics: pd.DataFrame, number: int) -> pd.DataFrame:
