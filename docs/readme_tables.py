@@ -292,6 +292,50 @@ def speed(root: Path) -> str:
     return _table(header, [row])
 
 
+def selection(root: Path) -> str:
+    """Hyperparameter selection on validation splits: every candidate, the chosen one in bold."""
+    df = _csv(root, "selection.csv")
+    rows = [
+        [
+            r["family"],
+            f"**{r['algorithm']}**" if r["chosen"] else r["algorithm"],
+            _pm(r, 4),
+        ]
+        for _, r in df.iterrows()
+    ]
+    seeds = "/".join(str(n) for n in sorted(df["n"].unique()))
+    return _table(["family", "key", f"small hospitals' AUPRC on validation (mean ± 95% CI, {seeds} seeds)"], rows)
+
+
+REMEDY_METRICS = {"recall": "recall", "precision": "precision", "auroc": "AUROC", "auprc": "AUPRC"}
+
+
+def _remedy_table(root: Path, file: str) -> str:
+    """Small hospitals' mean per setting and algorithm: mean ± CI and, beside FedAvg's row,
+    each remedy's paired difference to FedAvg with its 95% CI."""
+    df = _csv(root, file)
+    df = df[df["hospital_type"] == "small"]
+    rows = []
+    for (setting, algorithm), g in df.groupby(["setting", "algorithm"], sort=True):
+        cells = []
+        for metric in REMEDY_METRICS:
+            r = _one(g, metric=metric)
+            text = _pm(r)
+            if algorithm != "fedavg":
+                text += f" ({_signed(r['diff_mean'], 3)} [{_signed(r['diff_low'], 3)}, {_signed(r['diff_high'], 3)}])"
+            cells.append(text)
+        rows.append([setting, algorithm, *cells])
+    return _table(["setting", "algorithm", *REMEDY_METRICS.values()], rows)
+
+
+def fig8(root: Path) -> str:
+    return _remedy_table(root, "fig8.csv")
+
+
+def fig9(root: Path) -> str:
+    return _remedy_table(root, "fig9.csv")
+
+
 BLOCKS: dict[str, Callable[[Path], str]] = {
     "table2": table2,
     "table3": table3,
