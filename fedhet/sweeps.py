@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from fedhet.algorithms import FEDAVG
 from fedhet.experiments import coordinate
 from fedhet.metrics import summarise
 from fedhet.partition import Scenario
@@ -98,7 +99,7 @@ def trend_table(metrics: pd.DataFrame, experiments: dict[str, dict]) -> pd.DataF
         if not keys:
             continue
         x_key, others = keys[0], [k for k in keys[1:] if len(spec["grid"][k]) > 1]
-        cells = metrics[(metrics["scenario"].isin(spec["scenarios"])) & (metrics["mode"] == "federated")]
+        cells = sweep_cells(metrics[metrics["scenario"].isin(spec["scenarios"])])
         if cells.empty:
             continue
         points = curve_points(cells, [x_key, *others], TREND_METRICS)
@@ -121,12 +122,19 @@ def trend_table(metrics: pd.DataFrame, experiments: dict[str, dict]) -> pd.DataF
     return table
 
 
+def sweep_cells(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The rows the sweeps are about: federated FedAvg cells evaluated on their test splits
+    (a remedy or a selection cell on the same scenario is another question)."""
+    keep = (metrics["mode"] == "federated") & (metrics["algorithm"] == FEDAVG.key()) & (metrics["holdout"] == "test")
+    return metrics[keep]
+
+
 def sweep_summary(metrics: pd.DataFrame, x: str, facet: str, metric_names: tuple[str, ...]) -> pd.DataFrame:
     """Mean and 95% CI over seeds of each curve at each (facet, x), federated without DP: a
     sweep figure's plotted data."""
     keys = [x] if facet == "metric" else [x, facet]
-    cells = metrics[(metrics["mode"] == "federated") & (metrics["dp"] == "nodp")]
-    points = curve_points(cells, keys, metric_names)
+    cells = sweep_cells(metrics)
+    points = curve_points(cells[cells["dp"] == "nodp"], keys, metric_names)
     summary = summarise(points, ["curve", "metric", *keys])
     summary["curve"] = summary["curve"].map(CURVES)
     return summary
@@ -139,7 +147,7 @@ def paired_difference(
     over seeds (paired: for a seed, the small hospitals hold the same images in both)."""
 
     def points(scenarios: list[str]) -> pd.DataFrame:
-        cells = metrics[metrics["scenario"].isin(scenarios) & (metrics["mode"] == "federated")]
+        cells = sweep_cells(metrics[metrics["scenario"].isin(scenarios)])
         return curve_points(cells[cells["dp"] == "nodp"], keys, metric_names).drop(columns=["n_hospitals"])
 
     on = ["curve", "metric", "seed", *keys]
