@@ -8,7 +8,9 @@ from fedhet.partition import (
     PartitionError,
     Scenario,
     draw,
+    draw_shared,
     read_hospital,
+    validation_view,
     write_partitions,
 )
 
@@ -96,3 +98,27 @@ def test_parquet_files_and_manifest(tmp_path):
     for _, r in table.head(5).iterrows():
         np.testing.assert_array_equal(np.asarray(r["image"]).reshape(28, 28), images[r["source_index"]])
         assert r["label"] == labels[r["source_index"]]
+
+
+def test_shared_set_is_disjoint_from_every_hospital_at_the_pool_balance():
+    draws = draw(BINARY, STUDY, seed=3, test_fraction=0.2)
+    held = np.concatenate([np.r_[d.train_index, d.test_index] for d in draws])
+    shared = draw_shared(BINARY, STUDY, seed=3, test_fraction=0.2, beta=0.1)
+    assert len(shared) == round(0.1 * 33600) and len(np.intersect1d(shared, held)) == 0
+    assert BINARY[shared].sum() == round(len(shared) * 0.3)  # the pool's 30% abnormal
+    assert np.array_equal(shared, draw_shared(BINARY, STUDY, seed=3, test_fraction=0.2, beta=0.1))
+    assert len(draw_shared(BINARY, STUDY, seed=3, test_fraction=0.2, beta=0.0)) == 0
+    # the hospitals hold 16,200 of the 18,000 abnormal images (15,000 + 4 × 300): 1,800 are left
+    with pytest.raises(PartitionError, match="shared set beta=0.5.*needs 5040 abnormal images.*has 1800 left"):
+        draw_shared(BINARY, STUDY, seed=3, test_fraction=0.2, beta=0.5)
+
+
+def test_validation_view_carves_validation_from_training_records_only(tmp_path):
+    draws = draw(BINARY, STUDY, seed=1, test_fraction=0.2)
+    views = validation_view(draws, BINARY, seed=1, fraction=0.2)
+    for d, v in zip(draws, views, strict=True):
+        assert set(v.train_index) | set(v.test_index) == set(d.train_index)  # the test split is gone
+        assert len(np.intersect1d(v.train_index, v.test_index)) == 0
+        assert BINARY[v.test_index].sum() == round(0.2 * BINARY[d.train_index].sum())  # stratified
+    info = write_partitions(tmp_path / "p", np.zeros((60000, 2, 2), np.uint8), BINARY, BINARY, STUDY, 1, 0.2, 0.2)
+    assert info["holdout"] == "validation" and info["hospitals"][1]["n_test"] == 480  # 20% of 2,400
