@@ -347,6 +347,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "privacy_spent": privacy_spent,
     "cost": cost,
     "speed": speed,
+    "selection": selection,
 }
 
 
@@ -507,7 +508,17 @@ def prose_dp_benchmark(root: Path) -> str:
     )
 
 
+def prose_selection(root: Path) -> str:
+    df = _csv(root, "selection.csv").set_index("algorithm")["mean"]
+    return (
+        f"(μ = 1: AUPRC {df['fedprox-mu1']:.3f}) keeps the small hospitals' updates near a global model that the large"
+        f" hospital dominates anyway, and FedPer's local heads lose to the shared classifier, more so with two personal"
+        f" layers ({df['fedper-head2']:.3f}) than one ({df['fedper-head1']:.3f})"
+    )
+
+
 PROSE: list[Callable[[Path], str]] = [
+    prose_selection,
     prose_federated_vs_small,
     prose_large_only,
     prose_budget,

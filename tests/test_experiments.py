@@ -158,3 +158,19 @@ def test_infinite_epsilon_is_rejected_before_training():
     config = study(bad={"dp": {"placement": ["all"], "epsilon": [float("inf")]}})
     with pytest.raises(ExperimentError, match=r"experiments.bad.dp: dp epsilon inf must be a finite number"):
         check_experiments(config)
+
+
+def test_remedies_run_the_keys_the_selection_chose_on_validation_data():
+    """The config's remedy keys are the committed selection's choices (docs/results/selection.csv),
+    chosen on validation splits; under DP the same keys less the ones DP cannot cover."""
+    import pandas as pd
+
+    from fedhet.algorithms import AlgorithmSpec
+
+    selection = pd.read_csv(REPO / "docs" / "results" / "selection.csv")
+    chosen = set(selection.loc[selection["chosen"], "algorithm"])
+    assert selection.groupby("family")["chosen"].sum().eq(1).all()
+    assert set(STUDY["experiments"]["remedies"]["algorithms"]) == chosen
+    under_dp = {key for key in chosen if AlgorithmSpec.parse(key).info.dp_compatible}
+    assert set(STUDY["experiments"]["remedies_dp"]["algorithms"]) == under_dp
+    assert STUDY["experiments"]["selection"]["holdout"] == "validation"
