@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -66,15 +65,10 @@ def test_cell_command_runs_an_algorithm_under_dp(tmp_path, tiny_config):
         (["--algorithm", "fedprox-mu-2"], "--algorithm: 'fedprox-mu-2': bad parameter"),
     ],
 )
-def test_cell_command_refuses_bad_keys_with_exit_code_2_before_any_work(tmp_path, tiny_config, args, message):
+def test_cell_command_refuses_bad_keys_with_exit_code_2_before_any_work(tmp_path, tiny_config, capsys, args, message):
     out = tmp_path / "cell"
-    done = subprocess.run(
-        [sys.executable, "-m", "fedhet.cli", "cell", "--config", str(tiny_config), "--out", str(out), *args],
-        capture_output=True,
-        text=True,
-        env=os.environ,
-    )
-    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert main(["cell", "--config", str(tiny_config), "--out", str(out), *args]) == 2
+    assert message in capsys.readouterr().err
     assert not out.exists()  # nothing fetched, drawn or trained
 
 
