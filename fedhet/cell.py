@@ -52,10 +52,10 @@ def run_cell(
     types = {name: group.type for name, group in scenario.hospitals()}
     mspec, tspec = model_spec(config), train_spec(config)
     manifest = json.loads((Path(partition_dir) / "manifest.json").read_text())
-    if manifest["scenario"] != cell.scenario or manifest["seed"] != cell.seed:
-        raise ValueError(
-            f"{partition_dir}: partitions are for {manifest['scenario']} seed {manifest['seed']}, not {cell}"
-        )
+    drawn = (manifest["scenario"], manifest["seed"], manifest.get("holdout", "test"))
+    if drawn != (cell.scenario, cell.seed, cell.holdout):
+        # e.g. a validation cell must never be handed the partitions that hold the test splits
+        raise ValueError(f"{partition_dir}: partitions are for {drawn}, not {cell}")
     hospital_data = {name: read_hospital(Path(partition_dir) / f"{name}.parquet", name) for name in types}
     dp = DPSpec.parse(cell.dp, **config.get("privacy", {}))
     algorithm = AlgorithmSpec.parse(cell.algorithm)

@@ -370,3 +370,12 @@ def test_private_and_plain_hospitals_train_through_the_same_loop(tmp_path, tiny_
     plain, dp = (runs[k].set_index(["model", "hospital", "metric"])["value"] for k in runs)
     assert plain.loc["large_1"].equals(dp.loc["large_1"])
     assert not plain.loc["small_1"].equals(dp.loc["small_1"])
+
+
+def test_run_cell_refuses_partitions_drawn_for_another_holdout(tmp_path, tiny_partitions):
+    """A selection (validation) cell must never read the partitions that hold the test splits."""
+    scenario, parts = tiny_partitions
+    cell = Cell(scenario.key(), "federated", 0, "nodp", "fedavg", "validation")
+    with pytest.raises(ValueError, match="partitions are for .*'test'"):
+        run_cell(TINY_CONFIG, cell, parts, None, tmp_path / "m.parquet", tmp_path / "r.parquet")
+    assert not (tmp_path / "m.parquet").exists()
