@@ -444,14 +444,14 @@ def _by_eps(*args) -> pd.Series:
 
 def prose_dp_everywhere(root: Path) -> str:
     small, large = "small hospitals (mean)", "large hospital"
-    fed, lone = (
-        _by_eps(root, "fig6.csv", small, "recall", "all"),
-        _by_eps(root, "fig6.csv", small, "recall", "all", "large_only"),
-    )
-    fed_l = _by_eps(root, "fig6.csv", large, "recall", "all")
-    lone_l = _by_eps(root, "fig6.csv", large, "recall", "all", "large_only")
-    fed_a = _by_eps(root, "fig6.csv", small, "auroc", "all")
-    lone_a = _by_eps(root, "fig6.csv", small, "auroc", "all", "large_only")
+
+    def curves(group: str, metric: str) -> tuple[pd.Series, pd.Series]:
+        """Federated and large-only, both with DP at every hospital, by ε."""
+        return tuple(_by_eps(root, "fig6.csv", group, metric, "all", mode) for mode in ("federated", "large_only"))
+
+    fed, lone = curves(small, "recall")
+    fed_l, lone_l = curves(large, "recall")
+    fed_a, lone_a = curves(small, "auroc")
     auroc = sorted({f"{fed_a[e]:.3f} vs {lone_a[e]:.3f}" for e in (1, 10)})
     return (
         f"is {fed[1]:.3f} / {fed[10]:.3f} against {lone[1]:.3f} / {lone[10]:.3f} for the large hospital training "
