@@ -21,6 +21,7 @@ import torch
 from fedhet.algorithms import AlgorithmSpec
 from fedhet.client import Client
 from fedhet.config import Cell, model_spec, train_spec
+from fedhet.device import resolve_device
 from fedhet.federated import Site, check_algorithm, run_mode, trainers
 from fedhet.model import to_tensor
 from fedhet.partition import Scenario, read_hospital
@@ -48,6 +49,7 @@ def run_cell(
     (``fedhet.privacy.PrivacyRecord`` rows). ``shared_path`` is the shared public set G, for
     algorithms that use one. ``progress`` is called after every round. Returns the metrics table."""
     torch.set_num_threads(threads)
+    device = resolve_device(config.get("device", "cpu"))
     scenario = Scenario.parse(cell.scenario)
     types = {name: group.type for name, group in scenario.hospitals()}
     mspec, tspec = model_spec(config), train_spec(config)
@@ -73,19 +75,23 @@ def run_cell(
             raise ValueError(f"algorithm {algorithm.key()}: needs the shared set G (shared_path)")
         shared = read_hospital(Path(shared_path), "shared")
         public = (
-            to_tensor(shared.train_images).contiguous(memory_format=torch.channels_last),
-            torch.from_numpy(shared.train_labels),
+            to_tensor(shared.train_images, device).contiguous(memory_format=torch.channels_last),
+            torch.from_numpy(shared.train_labels).to(device),
         )
     sites = [
-        Site(Client(hospital_data[name], mspec, tspec, cell.seed, i, dp=dp if name in private else None), types[name])
+        Site(
+            Client(hospital_data[name], mspec, tspec, cell.seed, i, dp if name in private else None, device),
+            types[name],
+        )
         for i, name in enumerate(types)
     ]
     external = None
     if external_path is not None:
         data = read_hospital(external_path, "external")
-        external = Site(Client(data, mspec, tspec, cell.seed, len(sites)), "external")
+        external = Site(Client(data, mspec, tspec, cell.seed, len(sites), device=device), "external")
     start = time.perf_counter()
-    log.info(f"cell {cell}: {len(sites)} hospitals, {sum(s.client.n_samples for s in sites)} training images")
+    n_images = sum(s.client.n_samples for s in sites)
+    log.info(f"cell {cell}: {len(sites)} hospitals, {n_images} training images, on {device}")
     result = run_mode(
         cell.mode,
         sites,
@@ -98,6 +104,7 @@ def run_cell(
         threshold=config["evaluation"]["threshold"],
         eval_every_round=config["evaluation"]["every_round"],
         progress=progress,
+        device=device,
     )
     log.info(f"cell {cell}: trained in {time.perf_counter() - start:.1f}s")
     labels = cell.labels()

@@ -19,6 +19,7 @@ from fedhet.algorithms import ALGORITHMS, AlgorithmSpec
 from fedhet.cell import run_cell
 from fedhet.config import Cell, ConfigError, core_scenario, load_config
 from fedhet.data import DataError, binary_labels, dataset_spec, fetch_file, load_source, resolve_mirror
+from fedhet.device import DEVICES, resolve_device
 from fedhet.federated import MODES
 from fedhet.partition import PartitionError, draw_shared, write_external, write_partitions, write_shared
 from fedhet.specs import DPSpec, check_spec
@@ -84,8 +85,9 @@ def progress_bar(enabled: bool):
 
 
 def cmd_cell(args: argparse.Namespace) -> None:
-    config = load_config(args.config)
-    dp = DPSpec.parse(args.dp)  # a bad key stops here, before any data is fetched
+    config = load_config(args.config, {"device": args.device} if args.device else None)
+    resolve_device(config["device"])  # no GPU for `cuda`: stop before any data is fetched
+    dp = DPSpec.parse(args.dp)  # a bad key stops here too
     check_spec(dp)
     algorithm = AlgorithmSpec.parse(args.algorithm, "--algorithm")
     cell = Cell(core_scenario(config).key(), args.mode, args.seed, dp.key(), algorithm.key())
@@ -120,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     cell.add_argument("--seed", type=int, default=0)
     cell.add_argument("--out", type=Path, required=True)
     cell.add_argument("--threads", type=int, default=2)
+    cell.add_argument("--device", choices=DEVICES, help="where to train (default: the config's device, cpu)")
     cell.add_argument(
         "--dp", default="nodp", help="DP key, e.g. all-eps1-delta1e-05-clip1 (placement-eps-delta-clip) or nodp"
     )

@@ -16,6 +16,7 @@ import time
 import torch
 from torch import nn
 
+from fedhet.device import CPU
 from fedhet.dpsgd import PrivateBatches
 from fedhet.local import PlainBatches, make_optimizer, train_local
 from fedhet.metrics import binary_metrics
@@ -35,14 +36,15 @@ class Client:
         seed: int,
         index: int,
         dp: DPSpec | None = None,
+        device: torch.device = CPU,
     ):
         self.name = data.name
-        x = to_tensor(data.train_images).contiguous(memory_format=torch.channels_last)
-        y = torch.from_numpy(data.train_labels)
+        x = to_tensor(data.train_images, device).contiguous(memory_format=torch.channels_last)
+        y = torch.from_numpy(data.train_labels).to(device)
         self._x, self._y = x, y
-        self._x_test = to_tensor(data.test_images).contiguous(memory_format=torch.channels_last)
+        self._x_test = to_tensor(data.test_images, device).contiguous(memory_format=torch.channels_last)
         self._y_test = data.test_labels
-        self.model = build_model(model_spec, seed).to(memory_format=torch.channels_last)
+        self.model = build_model(model_spec, seed).to(device, memory_format=torch.channels_last)
         optimizer = make_optimizer(self.model.parameters(), train_spec)
         # One data-order stream per client, fixed by (seed, client index): reproducible and
         # independent of which other clients exist.

@@ -15,7 +15,6 @@ import math
 import warnings
 from collections.abc import Iterator
 
-import numpy as np
 import torch
 from opacus import PrivacyEngine
 from opacus.grad_sample.conv import compute_conv_grad_sample
@@ -23,16 +22,11 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from fedhet.device import stream_generator
 from fedhet.privacy import PrivacyRecord, calibrate_sigma, epsilon_of_history, sampling_rate, steps_per_epoch
 from fedhet.specs import DPSpec, check_spec
 
 log = logging.getLogger("fedhet")
-
-
-def _generator(seed: int, stream: int) -> torch.Generator:
-    """An explicitly seeded generator per (client seed, purpose): reproducible, independent
-    of the global RNG and of the other streams."""
-    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, stream]).generate_state(1)[0]))
 
 
 class _Records(Dataset):
@@ -118,7 +112,7 @@ class PrivateBatches:
         self.epochs_done = 0
         self.public: tuple[torch.Tensor, torch.Tensor] | None = None
         self._public_chunks: Iterator[torch.Tensor] = iter(())
-        self._public_generator = _generator(seed, 2)
+        self._public_generator = stream_generator(seed, 2)
         n = len(labels)
         self.q = sampling_rate(n, batch_size)
         self.planned_steps = planned_epochs * steps_per_epoch(n, batch_size)
@@ -128,7 +122,7 @@ class PrivateBatches:
             # keeps its parameters.
             module.to(memory_format=torch.contiguous_format)
         loader = DataLoader(
-            _Records(images, labels), batch_size=batch_size, collate_fn=_gathered, generator=_generator(seed, 0)
+            _Records(images, labels), batch_size=batch_size, collate_fn=_gathered, generator=stream_generator(seed, 0)
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # secure_mode is off on purpose: reproducibility
@@ -140,7 +134,7 @@ class PrivateBatches:
                 noise_multiplier=self.sigma,
                 max_grad_norm=spec.max_grad_norm,
                 poisson_sampling=True,
-                noise_generator=_generator(seed, 1),
+                noise_generator=stream_generator(seed, 1, device=images.device),
                 grad_sample_mode=spec.grad_sample_mode,
             )
         # The loop steps the plain optimizer; ``gradient`` has already clipped and noised.

@@ -20,6 +20,7 @@ import torch
 
 from fedhet.algorithms import FEDAVG, AlgorithmSpec, load_strategy
 from fedhet.client import Client
+from fedhet.device import CPU
 from fedhet.model import build_model
 from fedhet.server import fit
 from fedhet.specs import MODE_TAKES_ALGORITHM, ModelSpec, TrainSpec
@@ -154,10 +155,12 @@ def run_mode(
     threshold: float = 0.5,
     eval_every_round: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
+    device: torch.device = CPU,
 ) -> CellResult:
     """Train per mode under ``algorithm`` and evaluate on every relevant hospital's own test
     split (and the external set). ``public`` is the shared public set G, for algorithms that use
-    one. ``progress(label, round, rounds)`` is called after every round."""
+    one. ``progress(label, round, rounds)`` is called after every round. The global models live
+    on ``device``, beside the clients' (the server of a simulation shares their device)."""
     runs = mode(mode_name).runs([(s.name, s.type) for s in sites])
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -165,7 +168,7 @@ def run_mode(
     def initial(j: int) -> Parameters:
         # Model 0 is the cell's initialisation; further models (IFCA) get their own seeds.
         derived = seed if j == 0 else int(np.random.SeedSequence([seed, j]).generate_state(1)[0])
-        return build_model(model_spec, derived).state_dict()
+        return build_model(model_spec, derived).to(device).state_dict()
 
     metric_rows: list[dict] = []
     round_rows: list[dict] = []

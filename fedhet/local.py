@@ -46,7 +46,8 @@ def train_local(source: BatchSource, epochs: int, adjust: Callable[[], None] | N
     """``epochs`` passes of ``source``; the mean batch loss (NaN when no loss was seen)."""
     # A fresh optimizer state every round (momentum restarts), as a client's new optimizer.
     source.optimizer.state.clear()
-    total, batches = torch.zeros(()), 0
+    # Summed on the loss's device, read once at the end: no host-device sync per batch.
+    total, batches = None, 0
     for _ in range(epochs):
         for x, y in source.epoch():
             loss = source.gradient(x, y)
@@ -54,7 +55,7 @@ def train_local(source: BatchSource, epochs: int, adjust: Callable[[], None] | N
                 adjust()
             source.optimizer.step()
             if loss is not None:
-                total += loss
+                total = loss if total is None else total + loss
                 batches += 1
     return float(total) / batches if batches else math.nan
 
@@ -85,7 +86,8 @@ class PlainBatches:
     def epoch(self) -> Iterator[Batch]:
         # One gather per epoch, then contiguous slices: cheaper than a gather per batch.
         self.model.train()
-        order = torch.randperm(len(self.labels), generator=self.generator)
+        # The order is drawn on the CPU generator: the same batches on every device.
+        order = torch.randperm(len(self.labels), generator=self.generator).to(self.labels.device)
         xs, ys = self.images[order], self.labels[order]
         for start in range(0, len(ys), self.batch_size):
             yield xs[start : start + self.batch_size], ys[start : start + self.batch_size]

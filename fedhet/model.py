@@ -42,9 +42,9 @@ def build_model(spec: ModelSpec, seed: int) -> CNN:
         return CNN(spec)
 
 
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 (N, H, W) → float32 (N, 1, H, W) in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1).float().div_(255.0)
+def to_tensor(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 (N, H, W) → float32 (N, 1, H, W) in [0, 1] on ``device`` (moved as uint8: 4× less to copy)."""
+    return torch.from_numpy(np.ascontiguousarray(images)).to(device).unsqueeze(1).float().div_(255.0)
 
 
 def _layer_flops(spec: ModelSpec) -> tuple[float, float, float]:
@@ -68,4 +68,4 @@ def predict_proba(model: nn.Module, images: torch.Tensor, batch_size: int = 2048
     """p(abnormal) for each image."""
     model.eval()
     out = [torch.softmax(model(images[i : i + batch_size]), dim=1)[:, 1] for i in range(0, len(images), batch_size)]
-    return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
+    return torch.cat(out).cpu().numpy().astype(np.float64) if out else np.zeros(0)

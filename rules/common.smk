@@ -38,6 +38,12 @@ def external_file():
     return f"{RESULTS}/data/{config['data']['dataset']}/external.parquet"
 
 
+def gpu_slots():
+    """GPU slots a training cell reserves: one with device cuda. auto reserves none (on a
+    cluster the slot becomes a --gpus request, which auto must not make)."""
+    return 1 if config["device"] == "cuda" else 0
+
+
 def cell_metrics(cells):
     return [f"{cell.directory(RESULTS)}/metrics.parquet" for cell in cells]
 

@@ -17,11 +17,15 @@ rule train_cell:
     resources:
         mem_mb=4096,
         runtime=30,
+        # A GPU slot per cell with device: cuda; `--resources gpu=N` packs N cells per GPU.
+        gpu=gpu_slots(),
     params:
         # Only the slices that change training: a figure or table edit never retrains.
         model=config["model"],
         training=config["training"],
         evaluation=config["evaluation"],
         privacy=config["privacy"],
+        # Not `device`: like threads, it says where a cell runs, not what it computes (beyond
+        # float rounding), so moving a finished grid to a GPU does not retrain it.
     script:
         "../scripts/train_cell.py"

@@ -6,6 +6,7 @@ setup_logging(snakemake.log[0])
 w = snakemake.wildcards
 seed, holdout = parse_seed_key(w.seed)
 config = {k: snakemake.params[k] for k in ("model", "training", "evaluation", "privacy")}
+config["device"] = snakemake.config["device"]  # where it runs: not a rerun trigger (rules/train.smk)
 run_cell(
     config,
     Cell(w.scenario, w.mode, seed, w.dp, w.algorithm, holdout),

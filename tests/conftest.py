@@ -63,6 +63,27 @@ def quick_build(tmp_path_factory, fashion_mirror) -> Path:
     return workdir
 
 
+TINY = {
+    "data": {"dataset": "fashion_mnist", "abnormal_classes": [7, 8, 9]},
+    "hospitals": [
+        {"type": "large", "count": 1, "size": 600, "abnormal_ratio": 0.5},
+        {"type": "small", "count": 2, "size": 150, "abnormal_ratio": 0.2},
+    ],
+    "training": {"rounds": 1},
+    "evaluation": {"every_round": False},
+    "experiments": {},
+}
+
+
+@pytest.fixture()
+def tiny_config(tmp_path, fashion_mirror, monkeypatch) -> Path:
+    """A config file of three small hospitals and one round, for end-to-end cells in seconds."""
+    monkeypatch.setenv("FEDHET_DATA_MIRROR", str(fashion_mirror))
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    return path
+
+
 def synthetic_hospital(name: str, n_train: int, n_test: int, ratio: float, seed: int) -> HospitalData:
     """Images whose label is visible (a bright square for abnormal): learnable in a few steps."""
     rng = np.random.default_rng(seed)

@@ -8,29 +8,9 @@ import sys
 
 import pandas as pd
 import pytest
-import yaml
 
 from conftest import REPO
 from fedhet.cli import main
-
-TINY = {
-    "data": {"dataset": "fashion_mnist", "abnormal_classes": [7, 8, 9]},
-    "hospitals": [
-        {"type": "large", "count": 1, "size": 600, "abnormal_ratio": 0.5},
-        {"type": "small", "count": 2, "size": 150, "abnormal_ratio": 0.2},
-    ],
-    "training": {"rounds": 1},
-    "evaluation": {"every_round": False},
-    "experiments": {},
-}
-
-
-@pytest.fixture()
-def tiny_config(tmp_path, fashion_mirror, monkeypatch):
-    monkeypatch.setenv("FEDHET_DATA_MIRROR", str(fashion_mirror))
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(TINY))
-    return path
 
 
 def test_cell_command_trains_one_cell_and_writes_its_files(tmp_path, tiny_config, capsys):

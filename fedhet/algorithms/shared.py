@@ -18,18 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
 import torch
 
 from fedhet import strategy
 from fedhet.algorithms import AlgorithmSpec
+from fedhet.device import stream_generator
 from fedhet.local import PlainBatches, make_optimizer, train_local
 from fedhet.model import build_model
 from fedhet.specs import ModelSpec, TrainSpec
-
-
-def _generator(seed: int, *stream: int) -> torch.Generator:
-    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, *stream]).generate_state(1)[0]))
 
 
 class Strategy(strategy.Strategy):
@@ -52,16 +48,20 @@ class Strategy(strategy.Strategy):
 
     def _warm_up(self, start: strategy.Parameters, model_spec: ModelSpec, train_spec: TrainSpec):
         """One epoch of plain SGD on G at the server, from the cell's initial model."""
-        model = build_model(model_spec, self.seed).to(memory_format=torch.channels_last)
+        images, labels = self.public
+        model = build_model(model_spec, self.seed).to(images.device, memory_format=torch.channels_last)
         model.load_state_dict(start)
         optimizer = make_optimizer(model.parameters(), train_spec)
-        images, labels = self.public
-        batches = PlainBatches(model, optimizer, images, labels, train_spec.batch_size, _generator(self.seed, 7))
+        batches = PlainBatches(model, optimizer, images, labels, train_spec.batch_size, stream_generator(self.seed, 7))
         train_local(batches, 1)
         return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     def public_share(self, index: int) -> strategy.PublicRecords:
         images, labels = self.public
         n = int(round(self.spec["alpha"] * len(labels)))
-        pick = torch.randperm(len(labels), generator=_generator(self.seed, 8, index))[:n].sort().values
+        pick = (
+            torch.randperm(len(labels), generator=stream_generator(self.seed, 8, index))[:n]
+            .sort()
+            .values.to(images.device)
+        )
         return images[pick], labels[pick]
