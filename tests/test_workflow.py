@@ -185,6 +185,20 @@ def test_training_change_reruns_cells_but_not_partitions(built, fashion_mirror):
     assert jobs["train_cell"] == QUICK_CELLS and "partition" not in jobs
 
 
+def test_moving_a_finished_grid_to_a_gpu_retrains_nothing(built, fashion_mirror):
+    # device says where a cell runs, not what it computes: not a rerun trigger
+    assert scheduled(snakemake(built, "-n", "all", overrides={"device": "cuda"}, mirror=fashion_mirror)) == {}
+
+
+@pytest.mark.parametrize("device, slots", [("cpu", 0), ("auto", 0), ("cuda", 1)])
+def test_training_cells_reserve_a_gpu_slot_only_with_device_cuda(tmp_path, fashion_mirror, device, slots):
+    workdir = copy_workflow(tmp_path)
+    output = snakemake(workdir, "-n", "results/fig1.svg", overrides={"device": device}, mirror=fashion_mirror)
+    jobs = re.findall(r"rule (\w+):.*?resources: ([^\n]*)", output, flags=re.S)
+    cells = [res for rule, res in jobs if rule == "train_cell"]
+    assert len(cells) == 6 and all(f"gpu={slots}" in res.split(", ") for res in cells), cells
+
+
 def test_one_figure_target_schedules_only_what_it_needs(tmp_path, fashion_mirror):
     workdir = copy_workflow(tmp_path)
     jobs = scheduled(snakemake(workdir, "-n", "results/fig1.svg", mirror=fashion_mirror))
