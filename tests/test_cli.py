@@ -69,3 +69,41 @@ def test_benchmark_script_measures_a_cell_and_its_dp_twin(tmp_path, tiny_config)
     assert report["matmul_peak_gflops"] > 0 and 0 < report["fraction_of_peak"]
     assert 0.0 <= report["small_mean_auroc"] <= 1.0
     assert dp in report["dp"]["cell"] and report["dp_over_nodp_train_seconds"] > 0
+
+
+GRID_LOG = """
+[Mon Nov 30 01:27:25 2026]
+localrule train_cell:
+    input: results/partitions/s/seed0
+    jobid: 7
+    wildcards: scenario=s, mode=federated, algorithm=fedavg, dp=nodp, seed=0
+    resources: tmpdir=/tmp, gpu=1
+
+[Mon Nov 30 01:27:26 2026]
+localrule train_cell:
+    jobid: 8
+    wildcards: scenario=s, mode=local, algorithm=fedavg, dp=all-eps1-delta1e-05-clip1, seed=0
+    resources: tmpdir=/tmp, gpu=1
+
+[Mon Nov 30 01:27:29 2026]
+localrule partition:
+    jobid: 9
+
+[Mon Nov 30 01:27:54 2026]
+Finished jobid: 7 (Rule: train_cell)
+[Mon Nov 30 01:27:55 2026]
+Finished jobid: 9 (Rule: partition)
+"""
+
+
+def test_grid_throughput_reads_cell_times_from_the_snakemake_log():
+    sys.path.insert(0, str(REPO / "benchmarks" / "gpu"))
+    from grid_throughput import cell_times, summary
+
+    cells = cell_times(GRID_LOG).set_index("jobid")
+    assert list(cells.index) == [7, 8]  # the partition job is not a cell
+    assert cells.loc[7, "seconds"] == 29 and pd.isna(cells.loc[8, "finish"])  # 8 never finished
+    assert cells.loc[8, "private"] and cells.loc[8, "mode"] == "local"
+    report = summary(cells.reset_index(), slots=14)
+    assert report["cells_finished"] == 1 and report["window_seconds"] == 29
+    assert report["cells_per_hour"] == 3600 / 29 and report["dp"] == {"cells": 0}

@@ -29,14 +29,10 @@ python3 -c "import json; r=json.load(open('$OUT/cell_gpu.json')); print('nodp', 
 echo "== 3. default grid, $SLOTS cells at once, ${GRID_SECONDS}s $(date +%T)" | tee -a "$OUT/steps.log"
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 10 > "$OUT/gpu_load.csv" 2>&1 &
 monitor=$!
-start=$(date +%s.%N)
-# greedy: Snakemake's default ILP scheduler needs pulp, which the GPU machine lacks
-timeout "$GRID_SECONDS" python3 -m snakemake "$TARGET" --cores "$CORES" --resources gpu="$SLOTS" --config device="$DEVICE" \
-    --scheduler greedy --keep-going ${SNAKEMAKE_ARGS:-} > "$OUT/grid.log" 2>&1
-end=$(date +%s.%N)
+# -k: Snakemake's own shutdown after SIGTERM can hang with jobs on the GPU; KILL it 30 s later.
+timeout -k 30 "$GRID_SECONDS" python3 -m snakemake "$TARGET" --cores "$CORES" --resources gpu="$SLOTS" \
+    --config device="$DEVICE" --scheduler greedy --keep-going ${SNAKEMAKE_ARGS:-} > "$OUT/grid.log" 2>&1
 kill $monitor 2> /dev/null
-python3 benchmarks/gpu/grid_throughput.py results "$start" "$end" --slots "$SLOTS" \
-    --cells-out "$OUT/grid_cells.csv" > "$OUT/grid.json"
-tail -c 3000 "$OUT/grid.log" > "$OUT/grid_tail.log"
-rm "$OUT/grid.log"
+python3 benchmarks/gpu/grid_throughput.py "$OUT/grid.log" --slots "$SLOTS" --cells-out "$OUT/grid_cells.csv" \
+    > "$OUT/grid.json"
 cat "$OUT/grid.json" | tee -a "$OUT/steps.log"
