@@ -292,6 +292,32 @@ def speed(root: Path) -> str:
     return _table(header, [row])
 
 
+def gpu(root: Path) -> str:
+    """One full-scale federated cell on the CPU and alone on the GPU, and the GPU grid slice."""
+    cpu, alone, grid = _json(root, "cell_dp.json"), _json(root, "gpu/cell_gpu.json"), _json(root, "gpu/grid.json")
+
+    def cell(b: dict) -> list[str]:
+        aurocs = f"{b['small_mean_auroc']:.4f} / {b['dp']['small_mean_auroc']:.4f}"
+        return [f"{b['wall_seconds']:.1f} s", f"{b['dp']['wall_seconds']:.1f} s", aurocs]
+
+    def packed(part: dict) -> str:
+        return f"median {part['median_s']:.0f} s ({part['min_s']:.0f}–{part['max_s']:.0f}; {part['cells']} cells)"
+
+    device = alone["machine"]["device"]
+    rows = [
+        [f"CPU, {cpu['machine']['threads']} threads (this machine), one cell", *cell(cpu)],
+        [f"{device}, one cell alone", *cell(alone)],
+        [
+            f"{device}, {grid['slots']} cells at once: {grid['cells_finished']} finished in"
+            f" {grid['window_seconds']:.0f} s = {grid['cells_per_hour']:,.0f} cells/h",
+            packed(grid["nodp"]),
+            packed(grid["dp"]),
+            "",
+        ],
+    ]
+    return _table(["run", "non-private cell", "DP-SGD at every hospital, ε = 1", "small AUROC (no DP / DP)"], rows)
+
+
 def selection(root: Path) -> str:
     """Hyperparameter selection on validation splits: every candidate, the chosen one in bold."""
     df = _csv(root, "selection.csv")
@@ -347,6 +373,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "privacy_spent": privacy_spent,
     "cost": cost,
     "speed": speed,
+    "gpu": gpu,
     "selection": selection,
 }
 
