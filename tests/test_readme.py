@@ -49,10 +49,11 @@ def test_prose_numbers_match_files(repo_problems):
 def _copy(tmp_path: Path) -> Path:
     shutil.copy(REPO / "README.md", tmp_path / "README.md")
     for sub in (readme_tables.RESULTS, readme_tables.BENCHMARKS):
-        (tmp_path / sub).mkdir(parents=True)
-        for f in (REPO / sub).iterdir():
+        for f in (REPO / sub).rglob("*"):
             if f.suffix in (".csv", ".json"):
-                shutil.copy(f, tmp_path / sub / f.name)
+                target = tmp_path / sub / f.relative_to(REPO / sub)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(f, target)
     return tmp_path
 
 
