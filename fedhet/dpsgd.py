@@ -1,15 +1,19 @@
-"""DP-SGD batches for one private hospital, with Opacus.
+"""DP-SGD batches for one private hospital: Poisson sampling, clipped and noised gradients,
+and the accountant.
 
-Owns ``PrivateBatches``: the hospital's Poisson sampler, per-example gradients (with a conv
-rule that is correct in channels_last), clipping to C and Gaussian noise σC, through one
-PrivacyEngine, hence one accountant, for the whole federated run. σ is calibrated once
-(``fedhet.privacy.calibrate_sigma``) for the epochs planned over all rounds. It plugs into
-``fedhet.local.train_local``, the loop every hospital trains with: a batch's gradient is
-formed differently, the loop is the same.
+Owns ``PrivateBatches``: the hospital's Poisson sampler (Opacus' ``DPDataLoader``), one
+accountant for the whole federated run, σ calibrated once (``fedhet.privacy.calibrate_sigma``)
+for the epochs planned over all rounds, and the engine that forms each batch's clipped, noised
+gradient: fedhet's book-keeping (``fedhet.clipping``, the default) or Opacus' PrivacyEngine
+(hooks, with a conv rule that is correct in channels_last; ew; functorch) as the reference.
+Both add the same Gaussian noise σC from the same generator, so they agree to float rounding.
+It plugs into ``fedhet.local.train_local``, the loop every hospital trains with: a batch's
+gradient is formed differently, the loop is the same.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import warnings
@@ -17,14 +21,17 @@ from collections.abc import Iterator
 
 import torch
 from opacus import PrivacyEngine
+from opacus.accountants.utils import create_accountant
+from opacus.data_loader import DPDataLoader
 from opacus.grad_sample.conv import compute_conv_grad_sample
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from fedhet.clipping import BookKeeping, conv2d_patches, conv_weight, supports_conv
 from fedhet.device import stream_generator
 from fedhet.privacy import PrivacyRecord, calibrate_sigma, epsilon_of_history, sampling_rate, steps_per_epoch
-from fedhet.specs import DPSpec, check_spec
+from fedhet.specs import OPACUS_MODES, DPSpec, check_spec
 
 log = logging.getLogger("fedhet")
 
@@ -56,27 +63,16 @@ def _conv2d_grad_sample(
 
     Opacus' own rule unfolds the input with strides that assume NCHW, so on channels_last
     tensors (the client's fast layout) it returns wrong gradients without an error. Here the
-    patches are cut from an NHWC copy (free for channels_last) and multiplied with the
-    output gradients in one batched GEMM: g_n = B_nᵀ U_n, U_n = (positions × kH·kW·C).
+    patches come from ``fedhet.clipping.conv2d_patches`` and meet the output gradients in one
+    batched GEMM: g_n = B_nᵀ U_n, U_n = (positions × kH·kW·C).
     """
     x = activations[0]
-    n, (k_h, k_w) = len(x), layer.kernel_size
-    if n == 0 or layer.groups != 1 or isinstance(layer.padding, str) or layer.padding_mode != "zeros":
+    if len(x) == 0 or not supports_conv(layer):
         return compute_conv_grad_sample(layer, [x.contiguous()], backprops.contiguous())
-    (p_h, p_w), (s_h, s_w), (d_h, d_w) = layer.padding, layer.stride, layer.dilation
-    x = F.pad(x, (p_w, p_w, p_h, p_h)).permute(0, 2, 3, 1).contiguous()  # (n, H, W, C)
-    _, height, width, channels = x.shape
-    out_h, out_w = backprops.shape[2:]
-    row = width * channels
-    patches = x.as_strided(
-        (n, out_h, out_w, k_h, k_w, channels),
-        (height * row, s_h * row, s_w * channels, d_h * row, d_w * channels, 1),
-    ).reshape(n, out_h * out_w, k_h * k_w * channels)
-    grads = backprops.permute(0, 2, 3, 1).reshape(n, out_h * out_w, -1)  # (n, positions, out)
+    grads = backprops.permute(0, 2, 3, 1).reshape(len(x), -1, backprops.shape[1])  # (n, positions, out)
     result = {}
     if layer.weight.requires_grad:
-        weight = torch.bmm(grads.transpose(1, 2), patches).view(n, -1, k_h, k_w, channels)
-        result[layer.weight] = weight.permute(0, 1, 4, 2, 3).contiguous()
+        result[layer.weight] = conv_weight(layer, torch.bmm(grads.mT, conv2d_patches(layer, x)))
     if layer.bias is not None and layer.bias.requires_grad:
         result[layer.bias] = grads.sum(dim=1)
     return result
@@ -86,11 +82,101 @@ def _gathered(batch: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Ten
     return batch[0]
 
 
+class _OpacusGradients:
+    """Opacus' PrivacyEngine forms the noised gradient (modes hooks, ew, functorch): the
+    reference. It wraps the model for per-example gradients, clips, noises and steps its
+    accountant in ``DPOptimizer.pre_step``."""
+
+    def __init__(self, module, optimizer, loader, sigma, spec, noise_generator):
+        if spec.grad_sample_mode == "ew":
+            # torch's expanded-weights conv rule fails on channels_last. In place: the optimizer
+            # keeps its parameters.
+            module.to(memory_format=torch.contiguous_format)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # secure_mode is off on purpose: reproducibility
+            engine = PrivacyEngine(accountant=spec.accountant, secure_mode=False)
+            self.wrapped, self.dp_optimizer, self.loader = engine.make_private(
+                module=module,
+                optimizer=optimizer,
+                data_loader=loader,  # replaced by a Poisson-sampling DPDataLoader on the same generator
+                noise_multiplier=sigma,
+                max_grad_norm=spec.max_grad_norm,
+                poisson_sampling=True,
+                noise_generator=noise_generator,
+                grad_sample_mode=spec.grad_sample_mode,
+            )
+        self.accountant = engine.accountant
+        self.expected_batch_size = self.dp_optimizer.expected_batch_size
+        if spec.grad_sample_mode == "hooks":
+            # Our conv rule instead of Opacus' for this model only (an instance attribute
+            # shadows the class-wide registry): see _conv2d_grad_sample.
+            self.wrapped.GRAD_SAMPLERS = {**self.wrapped.GRAD_SAMPLERS, nn.Conv2d: _conv2d_grad_sample}
+        self.loss_fn = nn.CrossEntropyLoss()
+
+    def gradient(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.dp_optimizer.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.wrapped(x), y)
+        with warnings.catch_warnings():
+            # Opacus' per-sample hooks warn that the images need no gradient: true and harmless.
+            warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
+            loss.backward()
+        # Clip, accumulate, noise, scale, and the accountant's step; the update itself is the
+        # loop's (so an algorithm can add a record-free term to the noised gradient first).
+        self.dp_optimizer.pre_step()
+
+    @contextlib.contextmanager
+    def plain(self) -> Iterator[None]:
+        """Plain gradients inside the block (public records need no per-example ones)."""
+        self.wrapped.disable_hooks()
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
+                yield
+        finally:
+            self.wrapped.enable_hooks()
+
+
+class _BookKeepingGradients:
+    """fedhet's engine (``bookkeeping``, the default): the clipped sum in one backward pass
+    (``fedhet.clipping.BookKeeping``), then Opacus' noise semantics (the same draws, in the same
+    parameter order, from the same generator), its Poisson sampler and its accountant."""
+
+    def __init__(self, module, optimizer, loader, sigma, spec, noise_generator):
+        self.loader = DPDataLoader.from_data_loader(loader)  # Poisson sampling on loader's generator
+        sample_rate = 1 / len(self.loader)
+        self.expected_batch_size = int(len(loader.dataset) * sample_rate)  # as Opacus computes it
+        self.accountant = create_accountant(mechanism=spec.accountant)
+        self.clipper = BookKeeping(module)
+        self.params = [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad]
+        self.sigma, self.max_grad_norm, self.sample_rate = sigma, spec.max_grad_norm, sample_rate
+        self.noise_generator = noise_generator
+
+    def gradient(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        sums, _ = self.clipper.clipped_sum(x, y, self.max_grad_norm)
+        std = self.sigma * self.max_grad_norm
+        for p in self.params:
+            noisy = sums[p]
+            if std > 0:  # Opacus draws nothing when there is no noise
+                noisy = noisy + torch.normal(
+                    mean=0, std=std, size=p.shape, device=p.device, generator=self.noise_generator, dtype=p.dtype
+                )
+            p.grad = noisy.view_as(p) / self.expected_batch_size
+        self.accountant.step(noise_multiplier=self.sigma, sample_rate=self.sample_rate)
+
+    def plain(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()  # layer inputs are recorded only inside clipped_sum
+
+
+ENGINES = {"bookkeeping": _BookKeepingGradients, **dict.fromkeys(OPACUS_MODES, _OpacusGradients)}
+
+
 class PrivateBatches:
     """DP-SGD batches of one hospital over the whole federated run (a ``fedhet.local`` batch
-    source). Built once per client, before training. One PrivacyEngine keeps one accountant,
-    so rounds compose instead of resetting the budget, and σ is fixed for the whole run:
-    calibrated for ``planned_epochs`` epochs, and an epoch beyond them is refused."""
+    source). Built once per client, before training. One accountant for the whole run, so
+    rounds compose instead of resetting the budget, and σ is fixed for the whole run:
+    calibrated for ``planned_epochs`` epochs, and an epoch beyond them is refused. How a
+    batch's clipped, noised gradient is formed is the engine's (``ENGINES``, chosen by
+    ``grad_sample_mode``); sampling, noise and accounting mean the same in every engine."""
 
     def __init__(
         self,
@@ -117,38 +203,20 @@ class PrivateBatches:
         self.q = sampling_rate(n, batch_size)
         self.planned_steps = planned_epochs * steps_per_epoch(n, batch_size)
         self.sigma = calibrate_sigma(spec.epsilon, spec.delta, self.q, self.planned_steps, spec.accountant)
-        if spec.grad_sample_mode == "ew":
-            # torch's expanded-weights conv rule fails on channels_last. In place: the optimizer
-            # keeps its parameters.
-            module.to(memory_format=torch.contiguous_format)
         loader = DataLoader(
             _Records(images, labels), batch_size=batch_size, collate_fn=_gathered, generator=stream_generator(seed, 0)
         )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # secure_mode is off on purpose: reproducibility
-            self.engine = PrivacyEngine(accountant=spec.accountant, secure_mode=False)
-            self.wrapped, self.dp_optimizer, self.loader = self.engine.make_private(
-                module=module,
-                optimizer=optimizer,
-                data_loader=loader,  # replaced by a Poisson-sampling DPDataLoader on the same generator
-                noise_multiplier=self.sigma,
-                max_grad_norm=spec.max_grad_norm,
-                poisson_sampling=True,
-                noise_generator=stream_generator(seed, 1, device=images.device),
-                grad_sample_mode=spec.grad_sample_mode,
-            )
+        noise = stream_generator(seed, 1, device=images.device)
+        self.engine = ENGINES[spec.grad_sample_mode](module, optimizer, loader, self.sigma, spec, noise)
+        self.loader = self.engine.loader
         # The loop steps the plain optimizer; ``gradient`` has already clipped and noised.
-        self.optimizer = self.dp_optimizer.original_optimizer
-        self.loss_fn = nn.CrossEntropyLoss()
-        if spec.grad_sample_mode == "hooks":
-            # Our conv rule instead of Opacus' for this model only (an instance attribute
-            # shadows the class-wide registry): see _conv2d_grad_sample.
-            self.wrapped.GRAD_SAMPLERS = {**self.wrapped.GRAD_SAMPLERS, nn.Conv2d: _conv2d_grad_sample}
+        self.optimizer = optimizer
         if not math.isclose(1 / len(self.loader), self.q):
             raise RuntimeError(f"hospital {name}: Opacus samples at q=1/{len(self.loader)}, σ is for q={self.q}")
         log.info(
             f"hospital {name}: DP-SGD ε={spec.epsilon:g} δ={spec.delta:g} C={spec.max_grad_norm:g}"
-            f" q={self.q:.5f} steps={self.planned_steps} σ={self.sigma:.4f} ({spec.accountant})"
+            f" q={self.q:.5f} steps={self.planned_steps} σ={self.sigma:.4f} ({spec.accountant},"
+            f" {spec.grad_sample_mode})"
         )
 
     def add_public(self, images: torch.Tensor, labels: torch.Tensor) -> None:
@@ -164,7 +232,7 @@ class PrivateBatches:
                 f"that σ was calibrated for; training on would overspend ε={self.spec.epsilon:g}"
             )
         self.epochs_done += 1
-        self.wrapped.train()
+        self.module.train()
         if self.public is not None:  # each public record once per epoch, spread over its steps
             order = torch.randperm(len(self.public[1]), generator=self._public_generator)
             self._public_chunks = iter(torch.tensor_split(order, len(self.loader)))
@@ -173,15 +241,7 @@ class PrivateBatches:
     def gradient(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """p.grad ← (Σ clip_C(g_i) + N(0, σ²C²)) / expected batch size. An empty Poisson
         batch still adds noise and counts as a step. The loss stays unseen: ε does not cover it."""
-        self.dp_optimizer.zero_grad(set_to_none=True)
-        loss = self.loss_fn(self.wrapped(x), y)
-        with warnings.catch_warnings():
-            # Opacus' per-sample hooks warn that the images need no gradient: true and harmless.
-            warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
-            loss.backward()
-        # Clip, accumulate, noise, scale, and the accountant's step; the update itself is the
-        # loop's (so an algorithm can add a record-free term to the noised gradient first).
-        self.dp_optimizer.pre_step()
+        self.engine.gradient(x, y)
         chunk = next(self._public_chunks, None)
         if chunk is not None and len(chunk):
             self._add_public_gradient(self.public[0][chunk], self.public[1][chunk])
@@ -192,15 +252,10 @@ class PrivateBatches:
         the batch mean unclipped and noise-free (they need no protection), B the expected
         private batch size, b the public records in this step."""
         params = [p for p in self.module.parameters() if p.requires_grad]
-        self.wrapped.disable_hooks()  # no per-example gradients for public records
-        try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
-                loss = F.cross_entropy(self.module(x), y, reduction="sum")
-                grads = torch.autograd.grad(loss, params)
-        finally:
-            self.wrapped.enable_hooks()
-        batch, extra = self.dp_optimizer.expected_batch_size, len(y)
+        with self.engine.plain():
+            loss = F.cross_entropy(self.module(x), y, reduction="sum")
+            grads = torch.autograd.grad(loss, params)
+        batch, extra = self.engine.expected_batch_size, len(y)
         with torch.no_grad():
             for param, grad in zip(params, grads, strict=True):
                 param.grad.mul_(batch / (batch + extra)).add_(grad, alpha=1 / (batch + extra))
