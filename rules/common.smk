@@ -38,6 +38,10 @@ def external_file():
     return f"{RESULTS}/data/{config['data']['dataset']}/external.parquet"
 
 
+def privacy_params(wildcards):
+    return config["privacy"] if wildcards.dp != "nodp" else {}
+
+
 def gpu_slots():
     """GPU slots a training cell reserves: one with device cuda. auto reserves none (on a
     cluster the slot becomes a --gpus request, which auto must not make)."""

@@ -24,7 +24,8 @@ rule train_cell:
         model=config["model"],
         training=config["training"],
         evaluation=config["evaluation"],
-        privacy=config["privacy"],
+        # How DP-SGD runs matters to DP cells only: a new clipping engine leaves nodp cells be.
+        privacy=privacy_params,
         # Not `device`: like threads, it says where a cell runs, not what it computes (beyond
         # float rounding), so moving a finished grid to a GPU does not retrain it.
     script:

@@ -185,6 +185,14 @@ def test_training_change_reruns_cells_but_not_partitions(built, fashion_mirror):
     assert jobs["train_cell"] == QUICK_CELLS and "partition" not in jobs
 
 
+def test_a_dp_engine_change_reruns_only_dp_cells(built, fashion_mirror):
+    output = snakemake(built, "-n", "all", overrides={"privacy": {"grad_sample_mode": "hooks"}}, mirror=fashion_mirror)
+    cells = re.findall(r"output: results/cells/\S+?/\S+?/\S+?/(\S+?)/seed", output)
+    # the quick DAG's DP cells: 2 modes × 2 ε × 2 seeds at all, 2 ε × 2 seeds at small_only, FedProx at ε = 1
+    assert len(cells) == 2 * 2 * 2 + 2 * 2 + 2 == scheduled(output)["train_cell"]
+    assert "nodp" not in cells
+
+
 def test_moving_a_finished_grid_to_a_gpu_retrains_nothing(built, fashion_mirror):
     # device says where a cell runs, not what it computes: not a rerun trigger
     assert scheduled(snakemake(built, "-n", "all", overrides={"device": "cuda"}, mirror=fashion_mirror)) == {}
