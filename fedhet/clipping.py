@@ -68,31 +68,35 @@ class _Layer:
         if self.ghost is None:
             positions, inputs, outputs = self.a.shape[1], self.a.shape[2], self.b.shape[2]
             self.ghost = 2 * positions * positions < outputs * inputs
+        bias = self.module.bias
+        self.bias_grads = self.b.sum(1) if bias is not None and bias.requires_grad else None  # (n, p)
 
     def squared_norms(self) -> torch.Tensor:
-        """‖gᵢ‖² of this layer's weight and bias for each example i."""
-        if self.ghost:
-            if self.a.shape[1] == 1:
+        """‖gᵢ‖² of this layer's trainable weight and bias for each example i."""
+        norms = torch.zeros(len(self.a), dtype=self.a.dtype, device=self.a.device)
+        if self.module.weight.requires_grad:
+            if not self.ghost:
+                self.per_example = torch.bmm(self.b.mT, self.a)  # (n, p, d), kept for the sum
+                norms = self.per_example.flatten(1).square().sum(1)
+            elif self.a.shape[1] == 1:
                 norms = self.a.square().sum((1, 2)) * self.b.square().sum((1, 2))
             else:
                 norms = (torch.bmm(self.a, self.a.mT) * torch.bmm(self.b, self.b.mT)).sum((1, 2))
-        else:
-            self.per_example = torch.bmm(self.b.mT, self.a)  # (n, p, d), kept for the sum
-            norms = self.per_example.square().sum((1, 2))
-        if self.module.bias is not None and self.module.bias.requires_grad:
-            norms = norms + self.b.sum(1).square().sum(1)
+        if self.bias_grads is not None:
+            norms = norms + self.bias_grads.square().sum(1)
         return norms
 
     def clipped_sums(self, factors: torch.Tensor) -> dict[nn.Parameter, torch.Tensor]:
-        """Σᵢ cᵢ gᵢ for the weight (and bias) of this layer."""
-        if self.ghost:
-            flat = torch.einsum("ntp,ntd->pd", self.b * factors[:, None, None], self.a)
-        else:
-            flat = torch.einsum("n,npd->pd", factors, self.per_example)
-        weight = conv_weight(self.module, flat) if isinstance(self.module, nn.Conv2d) else flat
-        sums = {self.module.weight: weight}
-        if self.module.bias is not None and self.module.bias.requires_grad:
-            sums[self.module.bias] = factors @ self.b.sum(1)
+        """Σᵢ cᵢ gᵢ for the trainable weight and bias of this layer."""
+        sums = {}
+        if self.module.weight.requires_grad:
+            if self.ghost:
+                flat = torch.einsum("ntp,ntd->pd", self.b * factors[:, None, None], self.a)
+            else:
+                flat = torch.einsum("n,npd->pd", factors, self.per_example)
+            sums[self.module.weight] = conv_weight(self.module, flat) if isinstance(self.module, nn.Conv2d) else flat
+        if self.bias_grads is not None:
+            sums[self.module.bias] = factors @ self.bias_grads
         return sums
 
 

@@ -140,3 +140,16 @@ def test_epsilon_spent_is_the_same_under_both_engines():
     spent = [c.privacy_record() for c in (bk, opacus)]
     assert spent[0].steps == spent[1].steps > 0
     assert spent[0].epsilon_spent == spent[1].epsilon_spent <= 1.0
+
+
+def test_a_frozen_weight_neither_counts_in_the_norm_nor_gets_a_sum():
+    torch.manual_seed(1)
+    model = Odd()
+    model.conv1.weight.requires_grad_(False)
+    x, y = torch.randn(6, 2, 8, 7), torch.randint(0, 2, (6,))
+    grads = per_example(model, x, y)
+    trainable = [name for name, p in model.named_parameters() if p.requires_grad]
+    norms = torch.stack([grads[name].flatten(1).norm(dim=1) for name in trainable], dim=1).norm(dim=1)
+    sums, bk_norms = BookKeeping(model).clipped_sum(x, y, 1.0)
+    torch.testing.assert_close(bk_norms, norms, rtol=1e-5, atol=1e-7)
+    assert model.conv1.weight not in sums and model.conv1.bias in sums
