@@ -422,6 +422,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "dp_speed": dp_speed,
     "dp_step": dp_step,
     "selection": selection,
+    "fig8": fig8,
 }
 
 
@@ -574,6 +575,14 @@ def prose_dp_small_only(root: Path) -> str:
     )
 
 
+def prose_fedper_recall(root: Path) -> str:
+    df = _csv(root, "fig8.csv")
+    df = df[(df["hospital_type"] == "small") & (df["algorithm"] == "fedper-head1") & (df["metric"] == "recall")]
+    by_ratio = df.set_index("scenario")["diff_mean"]
+    at = {s.rsplit("r", 1)[-1]: v for s, v in by_ratio.items()}
+    return f"costs recall: {_signed(at['0.1'], 3)} at 10% and {_signed(at['0.05'], 3)} at 5%"
+
+
 def prose_selection(root: Path) -> str:
     df = _csv(root, "selection.csv").set_index("algorithm")["mean"]
     return (
@@ -584,6 +593,7 @@ def prose_selection(root: Path) -> str:
 
 
 PROSE: list[Callable[[Path], str]] = [
+    prose_fedper_recall,
     prose_selection,
     prose_federated_vs_small,
     prose_large_only,
