@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from fedhet.clipping import BookKeeping
 from fedhet.client import Client
+from fedhet.clipping import BookKeeping
 from fedhet.partition import HospitalData
 from fedhet.specs import DPSpec, ModelSpec, TrainSpec
 
