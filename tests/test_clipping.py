@@ -153,3 +153,15 @@ def test_a_frozen_weight_neither_counts_in_the_norm_nor_gets_a_sum():
     sums, bk_norms = BookKeeping(model).clipped_sum(x, y, 1.0)
     torch.testing.assert_close(bk_norms, norms, rtol=1e-5, atol=1e-7)
     assert model.conv1.weight not in sums and model.conv1.bias in sums
+
+
+def test_an_empty_poisson_batch_adds_the_same_noise_and_counts_a_step_in_both_engines():
+    bk, opacus = twins(DPSpec("all", 1.0))
+    x, y = next(iter(bk.batches.loader))
+    empty_x, empty_y = x[:0], y[:0]
+    for c in (bk, opacus):
+        c.batches.gradient(empty_x, empty_y)
+    for p, q in zip(bk.model.parameters(), opacus.model.parameters(), strict=True):
+        assert p.grad.abs().sum() > 0  # noise alone: σC/B per coordinate
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-8)
+    assert bk.batches.steps == opacus.batches.steps == 1
