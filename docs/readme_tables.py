@@ -202,16 +202,20 @@ def count_vs_size(root: Path) -> str:
 def _privacy_figure(root: Path, file: str) -> str:
     df = _csv(root, file)
     dp = df[~df["reference"]]
-    ref = df[df["reference"]]
+    ref = df[df["reference"] & (df["placement"] == "none")]
+    clip = df[df["reference"] & (df["placement"] != "none")]  # clipping only: ε = ∞, no noise
     epsilons = sorted(dp["epsilon"].unique())
-    header = ["evaluated on", "metric", "curve"] + [f"ε = {e:g}" for e in epsilons] + ["no DP"]
+    header = ["evaluated on", "metric", "curve"] + [f"ε = {e:g}" for e in epsilons]
+    header += ["clipping only (ε = ∞)"] * (not clip.empty) + ["no DP"]
     rows = []
     for group in ("large hospital", "small hospitals (mean)"):
         for metric in sorted(dp["metric"].unique()):
             for curve in dp["curve"].drop_duplicates():
                 part = dp[(dp["group"] == group) & (dp["metric"] == metric) & (dp["curve"] == curve)]
-                mode = part["mode"].iloc[0]
+                mode, placement = part["mode"].iloc[0], part["placement"].iloc[0]
                 cells = [group, metric, curve] + [_pm(_one(part, epsilon=e)) for e in epsilons]
+                if not clip.empty:
+                    cells.append(_pm(_one(clip, group=group, metric=metric, mode=mode, placement=placement)))
                 cells.append(_pm(_one(ref, group=group, metric=metric, mode=mode)))
                 rows.append(cells)
     return _table(header, rows)
@@ -230,7 +234,7 @@ def fig7(root: Path) -> str:
 
 def privacy_spent(root: Path) -> str:
     df = _csv(root, "privacy.csv")
-    private = df[df["private"].astype(bool)]
+    private = df[df["private"].astype(bool) & np.isfinite(df["epsilon_target"])]  # not the clipping-only control
     trained = private[private["steps"] > 0]
     idle = private[~(private["steps"] > 0)]
     share = trained["epsilon_spent"] / trained["epsilon_target"]

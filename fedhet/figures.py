@@ -157,17 +157,17 @@ PLACEMENT_LABELS = {"all": "DP at every hospital", "small_only": "DP at small ho
 GROUP_LABELS = {"small": "small hospitals (mean)", "large": "large hospital"}
 
 
-def curve_label(mode: str, placement: str) -> str:
+def curve_label(mode: str, placement: str, clipping_only: bool = False) -> str:
     if placement == "none":
         return f"{MODE_LABELS[mode]}, no DP"
-    if mode == "large_only":
-        return "large only, DP"
-    return f"{MODE_LABELS[mode]}, {PLACEMENT_LABELS[placement]}"
+    label = "large only, DP" if mode == "large_only" else f"{MODE_LABELS[mode]}, {PLACEMENT_LABELS[placement]}"
+    return f"{label}, clipping only (ε = ∞)" if clipping_only else label
 
 
 def privacy_figure_data(metrics: pd.DataFrame, figure: PrivacyFigure) -> pd.DataFrame:
     """Per curve (mode and DP placement), evaluated group (small mean, large) and metric:
-    mean and 95% CI over seeds at each ε. No-DP reference rows have no ε."""
+    mean and 95% CI over seeds at each ε. References are drawn flat: no-DP rows (no ε) and
+    clipping-only rows (ε = ∞: the curve's clipping without its noise)."""
     points = pd.concat([group_mean(metrics, t) for t in GROUP_LABELS], ignore_index=True)
     points = points[points["metric"].isin(figure.metrics)].copy()
     specs = {key: DPSpec.parse(key) for key in points["dp"].unique()}
@@ -177,8 +177,11 @@ def privacy_figure_data(metrics: pd.DataFrame, figure: PrivacyFigure) -> pd.Data
     wanted = set(figure.curves) | {(mode, "none") for mode in figure.references}
     points = points[[(m, p) in wanted for m, p in zip(points["mode"], points["placement"], strict=True)]]
     data = summarise(points, ["mode", "placement", "hospital_type", "metric", "epsilon", "delta"])
-    data["curve"] = [curve_label(m, p) for m, p in zip(data["mode"], data["placement"], strict=True)]
-    data["reference"] = data["placement"] == "none"
+    clipping_only = np.isinf(data["epsilon"])
+    data["curve"] = [
+        curve_label(m, p, c) for m, p, c in zip(data["mode"], data["placement"], clipping_only, strict=True)
+    ]
+    data["reference"] = (data["placement"] == "none") | clipping_only
     data["group"] = data["hospital_type"].map(GROUP_LABELS)
     data.insert(0, "figure", figure.number)
     return data.sort_values(["metric", "hospital_type", "reference", "curve", "epsilon"], kind="stable").reset_index(
@@ -187,7 +190,8 @@ def privacy_figure_data(metrics: pd.DataFrame, figure: PrivacyFigure) -> pd.Data
 
 
 def privacy_chart(data: pd.DataFrame, figure: PrivacyFigure, spec: dict) -> alt.Chart:
-    """Metrics against ε (log axis): DP curves with 95% bands, no-DP references dashed."""
+    """Metrics against ε (log axis): DP curves with 95% bands; no-DP and clipping-only
+    references dashed."""
     eps = data.loc[~data["reference"], "epsilon"]
     low_eps, high_eps = float(eps.min()), float(eps.max())
     # A reference is one value per seed set: drawn flat across the ε range.
@@ -228,6 +232,8 @@ def privacy_chart(data: pd.DataFrame, figure: PrivacyFigure, spec: dict) -> alt.
             panels.append((band + line).properties(width=spec["width"], height=spec["height"], title=title))
         rows.append(panels)
     subtitle = "line: mean over seeds; band: 95% CI over seeds; dashed: the same training without DP"
+    if np.isinf(data["epsilon"]).any():
+        subtitle += ", or clipping without noise (ε = ∞)"
     return titled_grid(rows, figure.title, subtitle, spec)
 
 

@@ -89,6 +89,8 @@ def epsilon_of_history(history: History, delta: float, accountant: str = "prv") 
         raise ValueError(f"dp accountant {accountant!r} is not one of {ACCOUNTANTS}")
     if sum(steps for _, _, steps in history) == 0:
         return 0.0
+    if any(sigma == 0 for sigma, _, steps in history if steps):
+        return math.inf  # a noiseless step releases a clipped gradient exactly
     # Opacus warns when the best RDP order is the largest one: expected for large ε, and the
     # PRV accountant sizes its domain with default orders; neither affects the bound. With
     # q = 1 (fewer records than a batch) the PRV takes log(1 - q) = -inf, which it handles.
@@ -125,6 +127,8 @@ def calibrate_sigma(epsilon: float, delta: float, q: float, steps: int, accounta
     """
     if steps < 1:
         raise ValueError(f"calibrate_sigma: steps {steps} must be ≥ 1")
+    if math.isinf(epsilon):
+        return 0.0  # clipping only: no noise, no guarantee
 
     def log_ratio(log_sigma: float) -> float:
         # The PRV returns ε = inf for tiny σ; a large finite value keeps the root finder's

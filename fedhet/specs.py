@@ -61,6 +61,12 @@ class DPSpec:
     def enabled(self) -> bool:
         return self.placement != "none"
 
+    @property
+    def clipping_only(self) -> bool:
+        """ε = ∞: per-example clipping to C and Poisson sampling, but no noise (σ = 0). A
+        control that separates the cost of clipping from the cost of noise; it protects nobody."""
+        return self.enabled and math.isinf(self.epsilon)
+
     def key(self) -> str:
         """Canonical path component: ``nodp`` or e.g. ``all-eps1-delta1e-05-clip1``."""
         if not self.enabled:
@@ -101,8 +107,8 @@ def check_spec(spec: DPSpec) -> None:
         raise ValueError(f"dp grad_sample_mode {spec.grad_sample_mode!r} is not one of {GRAD_SAMPLE_MODES}")
     if not spec.enabled:
         return
-    if not (0 < spec.epsilon < math.inf):
-        raise ValueError(f"dp epsilon {spec.epsilon:g} must be a finite number > 0")
+    if not spec.epsilon > 0:
+        raise ValueError(f"dp epsilon {spec.epsilon:g} must be > 0 (inf: clipping without noise)")
     if not (0 < spec.delta < 1):
         raise ValueError(f"dp delta {spec.delta:g} must be in (0, 1)")
     if not (0 < spec.max_grad_norm < math.inf):

@@ -165,3 +165,20 @@ def test_an_empty_poisson_batch_adds_the_same_noise_and_counts_a_step_in_both_en
         assert p.grad.abs().sum() > 0  # noise alone: σC/B per coordinate
         torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-8)
     assert bk.batches.steps == opacus.batches.steps == 1
+
+
+def test_clipping_only_clips_without_noise_and_reports_no_guarantee():
+    spec = DPSpec("all", float("inf"), max_grad_norm=0.05)
+    bk, opacus = twins(spec)
+    assert bk.batches.sigma == opacus.batches.sigma == 0.0
+    x, y = next(iter(bk.batches.loader))
+    for c in (bk, opacus):
+        c.batches.gradient(x, y)
+    expected = bk.batches.engine.expected_batch_size
+    sums, norms = BookKeeping(bk.model).clipped_sum(x, y, 0.05)
+    assert (norms > 0.05).all()  # every example clipped: the control still clips
+    for p, q in zip(bk.model.parameters(), opacus.model.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, sums[p] / expected)  # nothing added
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-7)
+    record = bk.privacy_record()
+    assert record.private and record.sigma == 0.0 and record.epsilon_spent == float("inf")

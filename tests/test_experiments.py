@@ -17,6 +17,7 @@ from fedhet.experiments import (
     grid_points,
 )
 from fedhet.partition import Scenario
+from fedhet.specs import DPSpec
 
 STUDY = validate_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
 RATIOS = [0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5]
@@ -35,11 +36,12 @@ def test_study_grid_sizes():
     assert {n: len(figure_cells(STUDY, n)) for n in (2, 3, 4, 5)} == {2: 9 * 5, 3: 36 * 5, 4: 36 * 5, 5: 36 * 5}
     sweeps = experiment_cells(STUDY, "fixed_size") + experiment_cells(STUDY, "fixed_count")
     assert len(set(sweeps)) == (36 + 36 - 4) * 5
-    # + the DP grids: 7 ε × 3 seeds × (federated and large-only at all, federated at small_only)
+    # + the DP grids: 7 ε and the clipping-only control × 3 seeds × (federated and large-only at
+    # all, federated at small_only)
     # + selection (15 algorithms on validation splits, 3 seeds) + remedies (4 beside FedAvg at 2
     # points, 3 seeds; FedAvg's cells are shared) + remedies under DP (3 beside FedAvg at 2 budgets)
     remedies = 15 * 3 + 4 * 2 * 3 + 3 * 2 * 3
-    assert len(all_experiment_cells(STUDY)) == (36 + 36 - 4) * 5 + 7 * 3 * 3 + remedies
+    assert len(all_experiment_cells(STUDY)) == (36 + 36 - 4) * 5 + (7 + 1) * 3 * 3 + remedies
 
 
 def test_cells_shared_between_figures_have_one_path():
@@ -114,9 +116,9 @@ def test_figure_two_needs_the_core_small_ratio():
 
 def test_privacy_figures_share_cells_with_the_core_grid():
     fig6, fig7 = figure_cells(STUDY, 6), figure_cells(STUDY, 7)
-    eps = [0.1, 0.2, 0.5, 1, 2, 5, 10]
-    # Figure 6: federated and large-only with DP everywhere, 7 ε × 3 seeds, + both no-DP cells
-    assert len(fig6) == 2 * 7 * 3 + 2 * 3
+    eps = [0.1, 0.2, 0.5, 1, 2, 5, 10, float("inf")]  # inf: the clipping-only control
+    # Figure 6: federated and large-only with DP everywhere, 8 ε × 3 seeds, + both no-DP cells
+    assert len(fig6) == 2 * 8 * 3 + 2 * 3
     assert {(c.mode, c.dp.split("-")[0]) for c in fig6} == {
         ("federated", "all"),
         ("large_only", "all"),
@@ -132,7 +134,7 @@ def test_privacy_figures_share_cells_with_the_core_grid():
     assert {c for c in fig7 if c.dp.startswith("all-")} == {
         c for c in fig6 if c.dp.startswith("all-") and c.mode == "federated"
     }
-    assert len(fig7) == 2 * 7 * 3 + 3
+    assert len(fig7) == 2 * 8 * 3 + 3
 
 
 @pytest.mark.parametrize(
@@ -154,10 +156,13 @@ def test_bad_dp_settings_name_the_key(dp, message):
         validate_config(config)
 
 
-def test_infinite_epsilon_is_rejected_before_training():
-    config = study(bad={"dp": {"placement": ["all"], "epsilon": [float("inf")]}})
-    with pytest.raises(ExperimentError, match=r"experiments.bad.dp: dp epsilon inf must be a finite number"):
-        check_experiments(config)
+def test_infinite_epsilon_is_the_clipping_only_control_with_its_own_key():
+    config = study(clip={"dp": {"placement": ["all"], "epsilon": [1, float("inf")]}, "seeds": [0]})
+    check_experiments(config)
+    keys = {cell.dp for cell in experiment_cells(config, "clip")}
+    assert keys == {"all-eps1-delta1e-05-clip1", "all-epsinf-delta1e-05-clip1"}
+    assert DPSpec.parse("all-epsinf-delta1e-05-clip1").clipping_only
+    assert not DPSpec.parse("all-eps1-delta1e-05-clip1").clipping_only
 
 
 def test_remedies_run_the_keys_the_selection_chose_on_validation_data():

@@ -1,5 +1,6 @@
 """Sweep statistics on synthetic metric tables whose answers are known by hand."""
 
+import json
 import math
 
 import numpy as np
@@ -155,3 +156,41 @@ def test_dp_cells_on_a_grid_point_stay_out_of_the_no_dp_curves():
     assert small["slope"].tolist() == pytest.approx([0.4])
     data = sweep_figure_data(metrics, SWEEP_FIGURES[2])
     assert data[data["curve"] == "small hospitals (mean)"]["mean"].min() > 0.5
+
+
+def test_privacy_figure_draws_clipping_only_cells_as_a_flat_reference():
+    """Figure 7 from synthetic cells: DP at ε = 1, 10, the clipping-only control (ε = ∞) and
+    no DP. The control is a reference like no DP, labelled by its curve, and the chart draws."""
+    from fedhet.experiments import PRIVACY_FIGURES
+    from fedhet.figures import privacy_chart, privacy_figure_data
+
+    value = {"nodp": 0.95, "all-epsinf-delta1e-05-clip1": 0.93, "all-eps10-delta1e-05-clip1": 0.9}
+    value["all-eps1-delta1e-05-clip1"] = 0.85
+    value.update({"small_only-eps1-delta1e-05-clip1": 0.88, "small_only-eps10-delta1e-05-clip1": 0.91})
+    rows = [
+        {
+            "scenario": scenario(0.5),
+            "mode": "federated",
+            "algorithm": "fedavg",
+            "dp": dp,
+            "holdout": "test",
+            "seed": seed,
+            "hospital": f"{kind}_1",
+            "hospital_type": kind,
+            "metric": metric,
+            "value": v + noise,
+        }
+        for dp, v in value.items()
+        for seed, noise in SEED_NOISE.items()
+        for kind in ("large", "small")
+        for metric in ("recall", "auroc")
+    ]
+    data = privacy_figure_data(pd.DataFrame(rows), PRIVACY_FIGURES[7])
+    small = data[(data["hospital_type"] == "small") & (data["metric"] == "recall")].set_index("curve")
+    clip = small.loc["federated, DP at every hospital, clipping only (ε = ∞)"]
+    assert clip["reference"] and np.isinf(clip["epsilon"]) and clip["mean"] == pytest.approx(0.93)
+    assert small.loc["federated, no DP", "reference"]
+    curves = small[~small["reference"]]
+    assert sorted(curves["epsilon"].unique()) == [1, 10]  # the ε axis holds finite budgets only
+    spec = privacy_chart(data, PRIVACY_FIGURES[7], {"width": 100, "height": 80, "font_size": 10}).to_dict()
+    assert "clipping without noise (ε = ∞)" in json.dumps(spec, ensure_ascii=False)
