@@ -31,6 +31,15 @@ def test_privacy_budget_check():
         check_privacy_budgets(privacy_rows(1.02))
 
 
+def test_the_clipping_only_control_passes_the_budget_check_with_infinite_epsilon():
+    rows = privacy_rows(math.inf).assign(dp="all-epsinf-delta1e-05-clip1")
+    rows.loc[rows["private"], "epsilon_target"] = math.inf
+    check_privacy_budgets(rows)  # no guarantee was promised, none is broken
+    rows.loc[rows["private"], "epsilon_target"] = 1.0
+    with pytest.raises(PrivacyBudgetError, match=r"spent ε inf > target 1"):
+        check_privacy_budgets(rows)  # but an unbounded spend never passes for a finite target
+
+
 def metric_rows(mode: str, seed: int, values: dict[str, float]) -> list[dict]:
     types = {"large_1": "large", "small_1": "small", "small_2": "small"}
     return [
