@@ -427,6 +427,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "dp_step": dp_step,
     "selection": selection,
     "fig8": fig8,
+    "fig9": fig9,
 }
 
 
@@ -612,6 +613,24 @@ def prose_dp_profile(root: Path) -> list[str]:
     ]
 
 
+def prose_shared_under_dp(root: Path) -> list[str]:
+    df = _csv(root, "fig9.csv")
+    df = df[(df["hospital_type"] == "small") & (df["algorithm"] == "shared-beta0.1-alpha1")]
+    auprc = df[df["metric"] == "auprc"].set_index("dp")["diff_mean"]
+    fedavg = _csv(root, "fig9.csv")
+    fedavg = fedavg[(fedavg["hospital_type"] == "small") & (fedavg["algorithm"] == "fedavg")]
+    dp1 = "all-eps1-delta1e-05-clip1"
+    nodp = _csv(root, "fig8.csv")
+    nodp = _one(
+        nodp[nodp["scenario"] == fedavg["scenario"].iloc[0]], hospital_type="small", algorithm="fedavg", metric="auprc"
+    )
+    dp_auprc = _one(fedavg, metric="auprc", dp=dp1)
+    return [
+        f"AUPRC by {_signed(auprc[dp1], 3)} at ε = 1 and {_signed(auprc['all-eps10-delta1e-05-clip1'], 3)} at ε = 10",
+        f"({nodp['mean']:.3f} → {dp_auprc['mean']:.3f} at ε = 1)",
+    ]
+
+
 def prose_selection(root: Path) -> str:
     df = _csv(root, "selection.csv").set_index("algorithm")["mean"]
     return (
@@ -622,6 +641,7 @@ def prose_selection(root: Path) -> str:
 
 
 PROSE: list[Callable[[Path], str | list[str]]] = [
+    prose_shared_under_dp,
     prose_dp_cost,
     prose_dp_profile,
     prose_fedper_recall,
