@@ -565,11 +565,11 @@ def prose_fedavg_weight(root: Path) -> str:
     return f"with weight {small.iloc[0] / n:.3f} (the {count} small hospitals together: {small.sum() / n:.2f})"
 
 
-def prose_dp_small_only(root: Path) -> str:
+def prose_dp_small_hospitals(root: Path) -> str:
     small = "small hospitals (mean)"
-    so = _by_eps(root, "fig7.csv", small, "recall", "small_only")
+    so = _by_eps(root, "fig7.csv", small, "recall", "small_hospitals")
     ref = _fig(root, "fig7.csv", small, "recall", "none")["mean"].iloc[0]
-    so_auroc = sorted({f"{v:.3f}" for v in _fig(root, "fig7.csv", small, "auroc", "small_only")["mean"]})
+    so_auroc = sorted({f"{v:.3f}" for v in _fig(root, "fig7.csv", small, "auroc", "small_hospitals")["mean"]})
     everywhere = _fig(root, "fig7.csv", small, "recall", "all")["mean"]
     auroc = _fig(root, "fig7.csv", small, "auroc", "all")["mean"]
     eps = " / ".join(f"{e:g}" for e in so.index)
@@ -655,7 +655,7 @@ PROSE: list[Callable[[Path], str | list[str]]] = [
     prose_dp_everywhere,
     prose_sigma,
     prose_fedavg_weight,
-    prose_dp_small_only,
+    prose_dp_small_hospitals,
 ]
 
 

@@ -256,7 +256,7 @@ PRIVACY_FIGURES = {
     ),
     7: PrivacyFigure(
         7,
-        (("federated", "all"), ("federated", "small_only")),
+        (("federated", "all"), ("federated", "small_hospitals")),
         ("federated",),
         "Figure 7: federated, DP at every hospital vs at the small hospitals only",
     ),

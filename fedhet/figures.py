@@ -153,7 +153,11 @@ def sweep_chart(data: pd.DataFrame, figure: SweepFigure, spec: dict) -> alt.Char
     return titled_grid(rows, figure.title, "line: mean over seeds; band: 95% CI over seeds", spec)
 
 
-PLACEMENT_LABELS = {"all": "DP at every hospital", "small_only": "DP at small hospitals only", "large_only": "DP"}
+PLACEMENT_LABELS = {
+    "all": "DP at every hospital",
+    "small_hospitals": "DP at small hospitals only",
+    "large_hospitals": "DP at large hospitals only",
+}
 GROUP_LABELS = {"small": "small hospitals (mean)", "large": "large hospital"}
 
 

@@ -40,7 +40,7 @@ log = logging.getLogger("fedhet")
 def private_hospitals(spec: DPSpec, hospital_types: dict[str, str]) -> set[str]:
     """Names of the hospitals that train with DP-SGD under ``spec.placement``."""
     check_spec(spec)
-    wanted = {"none": (), "small_only": ("small",), "large_only": ("large",)}.get(spec.placement)
+    wanted = {"none": (), "small_hospitals": ("small",), "large_hospitals": ("large",)}.get(spec.placement)
     return {name for name, kind in hospital_types.items() if wanted is None or kind in wanted}
 
 

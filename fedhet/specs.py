@@ -35,7 +35,7 @@ class TrainSpec:
 # applies: the non-federated modes are the study's references, trained with FedAvg alone.
 MODE_TAKES_ALGORITHM = {"federated": True, "local": False, "large_only": False}
 
-PLACEMENTS = ("none", "all", "small_only", "large_only")
+PLACEMENTS = ("none", "all", "small_hospitals", "large_hospitals")
 ACCOUNTANTS = ("prv", "rdp")
 # How per-example gradients are clipped: fedhet's book-keeping (fedhet.clipping), or Opacus
 # computing per-sample gradients ("hooks" was its fastest on our CNN; "ew" and "functorch"

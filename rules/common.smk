@@ -81,6 +81,10 @@ def figure_cells(wildcards):
     return cell_metrics(fx.figure_cells(config, int(wildcards.n)))
 
 
+def figure_privacy(wildcards):
+    return cell_privacy(fx.figure_cells(config, int(wildcards.n)))
+
+
 def sweeps_param():
     """Each sweep's grid and scenario keys: what the trend table groups cells by."""
     scenarios = fx.experiment_scenarios(config)

@@ -43,6 +43,26 @@ rule figure:
         "../scripts/figure.py"
 
 
+rule figure_privacy:
+    """The privacy rows of one figure's cells: a run that builds only some figures can still
+    show (and check) what every private hospital in them spent."""
+    input:
+        figure_privacy,
+    output:
+        f"{RESULTS}/tables/privacy_fig{{n}}.csv",
+    log:
+        f"{RESULTS}/logs/figure_privacy/fig{{n}}.log",
+    localrule: True
+    conda:
+        "../envs/fedhet.yaml"
+    threads: 1
+    resources:
+        mem_mb=1024,
+        runtime=5,
+    script:
+        "../scripts/privacy.py"
+
+
 rule trends:
     input:
         cell_metrics(SWEEP_CELLS),

@@ -29,7 +29,7 @@ def test_cell_command_trains_one_cell_and_writes_its_files(tmp_path, tiny_config
 
 def test_cell_command_runs_an_algorithm_under_dp(tmp_path, tiny_config):
     out = tmp_path / "cell"
-    args = ["--dp", "small_only-eps4-delta1e-05-clip1", "--algorithm", "shared-beta0.1-alpha1"]
+    args = ["--dp", "small_hospitals-eps4-delta1e-05-clip1", "--algorithm", "shared-beta0.1-alpha1"]
     assert main(["cell", "--config", str(tiny_config), "--out", str(out), "--threads", "1", *args]) == 0
     privacy = pd.read_parquet(out / "privacy.parquet").set_index("hospital")
     assert privacy["private"].to_dict() == {"large_1": False, "small_1": True, "small_2": True}

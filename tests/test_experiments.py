@@ -37,7 +37,7 @@ def test_study_grid_sizes():
     sweeps = experiment_cells(STUDY, "fixed_size") + experiment_cells(STUDY, "fixed_count")
     assert len(set(sweeps)) == (36 + 36 - 4) * 5
     # + the DP grids: 7 ε and the clipping-only control × 3 seeds × (federated and large-only at
-    # all, federated at small_only)
+    # all, federated at small_hospitals)
     # + selection (15 algorithms on validation splits, 3 seeds) + remedies (4 beside FedAvg at 2
     # points, 3 seeds; FedAvg's cells are shared) + remedies under DP (3 beside FedAvg at 2 budgets)
     remedies = 15 * 3 + 4 * 2 * 3 + 3 * 2 * 3

@@ -99,8 +99,8 @@ def google_pld(sigma: float, q: float, steps: int, delta: float) -> float:
     [
         (DPSpec(), "nodp"),
         (DPSpec("all", 1.0), "all-eps1-delta1e-05-clip1"),
-        (DPSpec("small_only", 0.1, 1e-6, 0.5), "small_only-eps0.1-delta1e-06-clip0.5"),
-        (DPSpec("large_only", 8.0, 1e-5, 2.0, accountant="rdp"), "large_only-eps8-delta1e-05-clip2-rdp"),
+        (DPSpec("small_hospitals", 0.1, 1e-6, 0.5), "small_hospitals-eps0.1-delta1e-06-clip0.5"),
+        (DPSpec("large_hospitals", 8.0, 1e-5, 2.0, accountant="rdp"), "large_hospitals-eps8-delta1e-05-clip2-rdp"),
     ],
 )
 def test_key_round_trips(spec, key):
@@ -117,8 +117,8 @@ def test_parse_takes_options_the_key_leaves_out_and_rejects_garbage():
 def test_private_hospitals_by_placement():
     assert private_hospitals(DPSpec(), TYPES) == set()
     assert private_hospitals(DPSpec("all", 1.0), TYPES) == set(TYPES)
-    assert private_hospitals(DPSpec("small_only", 1.0), TYPES) == {"small_1", "small_2"}
-    assert private_hospitals(DPSpec("large_only", 1.0), TYPES) == {"large_1"}
+    assert private_hospitals(DPSpec("small_hospitals", 1.0), TYPES) == {"small_1", "small_2"}
+    assert private_hospitals(DPSpec("large_hospitals", 1.0), TYPES) == {"large_1"}
 
 
 @pytest.mark.parametrize(
@@ -143,7 +143,7 @@ def test_bad_dp_input_names_the_value(spec, named):
 def test_delta_not_below_one_over_n_warns_naming_the_private_hospital(caplog):
     n_train = {"large_1": 40, "small_1": 40, "small_2": 10}
     with caplog.at_level(logging.WARNING, logger="fedhet"):
-        validate_dp(DPSpec("small_only", 1.0, delta=0.05), n_train, TYPES)
+        validate_dp(DPSpec("small_hospitals", 1.0, delta=0.05), n_train, TYPES)
     warned = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
     assert "small_1" in warned and "1/40" in warned
     assert "large_1" not in warned  # also δ ≥ 1/n, but it trains without DP
@@ -342,7 +342,7 @@ TINY_CONFIG = {
 }
 # Who trains in each mode, and who is private under each placement among those who train.
 TRAINS = {"federated": {"large", "small"}, "local": {"large", "small"}, "large_only": {"large"}}
-PLACED = {"none": set(), "all": {"large", "small"}, "small_only": {"small"}, "large_only": {"large"}}
+PLACED = {"none": set(), "all": {"large", "small"}, "small_hospitals": {"small"}, "large_hospitals": {"large"}}
 
 
 def privacy_rows(tmp_path, tiny_partitions, mode: str, dp: DPSpec) -> pd.DataFrame:
@@ -378,7 +378,7 @@ def test_private_and_plain_hospitals_train_through_the_same_loop(tmp_path, tiny_
     one it gets without DP: the placement changes nothing for a hospital it does not cover."""
     scenario, parts = tiny_partitions
     runs = {}
-    for dp in (DPSpec(), DPSpec("small_only", 2.0)):
+    for dp in (DPSpec(), DPSpec("small_hospitals", 2.0)):
         out = tmp_path / dp.key()
         cell = Cell(scenario.key(), "local", 0, dp.key())
         runs[dp.key()] = run_cell(TINY_CONFIG, cell, parts, None, out / "m.parquet", out / "r.parquet")

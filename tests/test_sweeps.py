@@ -166,7 +166,7 @@ def test_privacy_figure_draws_clipping_only_cells_as_a_flat_reference():
 
     value = {"nodp": 0.95, "all-epsinf-delta1e-05-clip1": 0.93, "all-eps10-delta1e-05-clip1": 0.9}
     value["all-eps1-delta1e-05-clip1"] = 0.85
-    value.update({"small_only-eps1-delta1e-05-clip1": 0.88, "small_only-eps10-delta1e-05-clip1": 0.91})
+    value.update({"small_hospitals-eps1-delta1e-05-clip1": 0.88, "small_hospitals-eps10-delta1e-05-clip1": 0.91})
     rows = [
         {
             "scenario": scenario(0.5),

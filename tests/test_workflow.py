@@ -18,7 +18,7 @@ from fedhet.tables import STUDY
 
 pytestmark = pytest.mark.slow
 # 6 core cells + the sweeps' federated cells (6 scenarios × 2 seeds, the core one shared)
-# + the DP cells (federated and large-only at all, federated at small_only: 2 ε × 2 seeds)
+# + the DP cells (federated and large-only at all, federated at small_hospitals: 2 ε × 2 seeds)
 # + the remedies (4 algorithms × 2 seeds) + their DP twin (FedProx at ε = 1 × 2 seeds)
 # + the selection cells on validation splits (2 algorithms × 2 seeds)
 QUICK_CELLS = 6 + 10 + 12 + 8 + 2 + 4
@@ -71,7 +71,7 @@ def test_quick_dag_builds_every_output(built):
     modes, hospitals = privacy["mode"], privacy["hospital"]
     trains = [mode != "large_only" or h.startswith("large") for mode, h in zip(modes, hospitals, strict=True)]
     placed = [
-        dp.startswith("all-") or (dp.startswith("small_only-") and h.startswith("small"))
+        dp.startswith("all-") or (dp.startswith("small_hospitals-") and h.startswith("small"))
         for dp, h in zip(privacy["dp"], privacy["hospital"], strict=True)
     ]
     assert privacy["trained"].tolist() == trains
@@ -188,7 +188,7 @@ def test_training_change_reruns_cells_but_not_partitions(built, fashion_mirror):
 def test_a_dp_engine_change_reruns_only_dp_cells(built, fashion_mirror):
     output = snakemake(built, "-n", "all", overrides={"privacy": {"grad_sample_mode": "hooks"}}, mirror=fashion_mirror)
     cells = re.findall(r"output: results/cells/\S+?/\S+?/\S+?/(\S+?)/seed", output)
-    # the quick DAG's DP cells: 2 modes × 2 ε × 2 seeds at all, 2 ε × 2 seeds at small_only, FedProx at ε = 1
+    # the quick DAG's DP cells: 2 modes × 2 ε × 2 seeds at all, 2 ε × 2 seeds at small_hospitals, FedProx at ε = 1
     assert len(cells) == 2 * 2 * 2 + 2 * 2 + 2 == scheduled(output)["train_cell"]
     assert "nodp" not in cells
 
