@@ -1,20 +1,27 @@
+import sys
+from pathlib import Path
+
 import pandas as pd
 import pytest
+import torch
 
 from conftest import synthetic_hospital
 from fedhet.client import Client
 from fedhet.federated import Site, run_mode
+from fedhet.model import build_model
 from fedhet.specs import ModelSpec, TrainSpec
 
 SPEC = ModelSpec(conv1_channels=4, conv2_channels=8, kernel_size=3)
 TRAIN = TrainSpec(rounds=2, local_epochs=1, batch_size=32, lr=0.05)
 
 
+HOSPITALS = [("large_1", "large", 400, 0.5), ("small_1", "small", 80, 0.1), ("small_2", "small", 80, 0.1)]
+
+
 def sites(seed: int = 0) -> list[Site]:
-    hospitals = [("large_1", "large", 400, 0.5), ("small_1", "small", 80, 0.1), ("small_2", "small", 80, 0.1)]
     return [
         Site(Client(synthetic_hospital(name, n, n // 4, ratio, i), SPEC, TRAIN, seed, i), kind)
-        for i, (name, kind, n, ratio) in enumerate(hospitals)
+        for i, (name, kind, n, ratio) in enumerate(HOSPITALS)
     ]
 
 
@@ -68,3 +75,19 @@ def test_large_only_trains_only_the_large_hospital():
     s = sites()
     run_mode("large_only", s, None, SPEC, TRAIN, 0)
     assert [site.client.train_images for site in s] == [2 * 400, 0, 0]
+
+
+def test_federated_equals_the_textbook_fedavg_loop():
+    """fedhet's federated mode (clients, server, strategy) trains the same model as FedAvg
+    written as one plain loop (the peer benchmark's baseline) on the same batches."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "peers"))
+    from common import fedavg_loop
+
+    seed = 5
+    federation = sites(seed)
+    run_mode("federated", federation, None, SPEC, TRAIN, seed, eval_every_round=False)
+    hospitals = [synthetic_hospital(name, n, n // 4, ratio, i) for i, (name, _, n, ratio) in enumerate(HOSPITALS)]
+    loop = fedavg_loop(build_model(SPEC, seed), hospitals, TRAIN, seed).state_dict()
+    for site in federation:  # each hospital ends holding the global model it was evaluated with
+        for name, value in site.client.model_state().items():
+            torch.testing.assert_close(value.contiguous(), loop[name], rtol=1e-4, atol=1e-6)
