@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import math
 import time
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from fedhet.device import CPU
-from fedhet.dpsgd import PrivateBatches
 from fedhet.local import PlainBatches, make_optimizer, train_local
 from fedhet.metrics import binary_metrics
 from fedhet.model import build_model, predict_proba, to_tensor
@@ -25,6 +25,9 @@ from fedhet.partition import HospitalData
 from fedhet.privacy import PrivacyRecord
 from fedhet.specs import DPSpec, ModelSpec, TrainSpec
 from fedhet.strategy import Parameters, PublicRecords, Strategy, Update
+
+if TYPE_CHECKING:
+    from fedhet.dpsgd import PrivateBatches
 
 
 class Client:
@@ -53,7 +56,10 @@ class Client:
         self.train_images = 0
         self.batches: PlainBatches | PrivateBatches
         if dp is not None and dp.enabled:
-            # A private hospital keeps one sampler and accountant for all rounds.
+            # A private hospital keeps one sampler and accountant for all rounds. DP-SGD (and
+            # Opacus, 2 s to import) is loaded only by cells that have one.
+            from fedhet.dpsgd import PrivateBatches
+
             planned = train_spec.rounds * train_spec.local_epochs
             self.batches = PrivateBatches(
                 self.name, self.model, optimizer, x, y, train_spec.batch_size, dp, planned, stream
@@ -75,7 +81,7 @@ class Client:
 
     @property
     def private(self) -> bool:
-        return isinstance(self.batches, PrivateBatches)
+        return not isinstance(self.batches, PlainBatches)
 
     def start_from(self, messages: list[Parameters], strategy: Strategy) -> int:
         """Load the model this hospital uses from the server's ``messages`` (its personal

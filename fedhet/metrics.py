@@ -11,7 +11,6 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 
 def _ratio(num: float, den: float, reason: str) -> tuple[float, str]:
@@ -77,6 +76,10 @@ def mean_ci(values: pd.Series | np.ndarray, level: float = 0.95) -> tuple[float,
     mean = float(x.mean())
     if n == 1:
         return mean, math.nan, math.nan, 1
+    # scipy.stats is imported here: it takes a second to import, and training cells, which
+    # import this module for their metrics, never summarise.
+    from scipy import stats
+
     half = float(stats.t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
     return mean, mean - half, mean + half, n
 

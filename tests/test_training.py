@@ -1,3 +1,4 @@
+import subprocess
 import sys
 from pathlib import Path
 
@@ -91,3 +92,11 @@ def test_federated_equals_the_textbook_fedavg_loop():
     for site in federation:  # each hospital ends holding the global model it was evaluated with
         for name, value in site.client.model_state().items():
             torch.testing.assert_close(value.contiguous(), loop[name], rtol=1e-4, atol=1e-6)
+
+
+def test_a_training_process_loads_opacus_and_scipy_stats_only_when_needed():
+    """Start-up is a large share of a quick cell: the cell module must not pull in Opacus
+    (needed by private hospitals only) or scipy.stats (needed by summaries only)."""
+    probe = "import sys, fedhet.cell; print(sorted(m for m in ('opacus', 'scipy.stats') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
