@@ -8,6 +8,7 @@ from fedhet.data import dataset_spec
 fx.check_experiments(config)
 CORE_CELLS = fc.core_cells(config)
 EXPERIMENT_CELLS = fx.all_experiment_cells(config)
+CORE_KEYS = {cell.key() for cell in CORE_CELLS}
 ALL_CELLS = fx.unique(CORE_CELLS + EXPERIMENT_CELLS)
 SWEEPS = [name for name, spec in config["experiments"].items() if spec["grid"]]
 SWEEP_CELLS = fx.unique(
@@ -36,6 +37,14 @@ def raw_files(wildcards=None):
 
 def external_file():
     return f"{RESULTS}/data/{config['data']['dataset']}/external.parquet"
+
+
+def evaluation_params(wildcards):
+    """Per-round metrics cost about a sixth of a cell and only the budget table reads them,
+    from the core cells: every other cell evaluates once, after its last round."""
+    key = f"{wildcards.scenario}/{wildcards.mode}/{wildcards.algorithm}/{wildcards.dp}/seed{wildcards.seed}"
+    every_round = config["evaluation"]["every_round"] and key in CORE_KEYS
+    return {**config["evaluation"], "every_round": every_round}
 
 
 def privacy_params(wildcards):

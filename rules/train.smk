@@ -23,7 +23,7 @@ rule train_cell:
         # Only the slices that change training: a figure or table edit never retrains.
         model=config["model"],
         training=config["training"],
-        evaluation=config["evaluation"],
+        evaluation=evaluation_params,
         # How DP-SGD runs matters to DP cells only: a new clipping engine leaves nodp cells be.
         privacy=privacy_params,
         # Not `device`: like threads, it says where a cell runs, not what it computes (beyond

@@ -193,6 +193,18 @@ def test_a_dp_engine_change_reruns_only_dp_cells(built, fashion_mirror):
     assert "nodp" not in cells
 
 
+def test_only_the_core_cells_evaluate_every_round(built):
+    # the budget table reads per-round metrics of the core cells; the rest skip that cost
+    per_round = {}
+    for path in (built / "results" / "cells").rglob("rounds.parquet"):
+        quantities = set(pd.read_parquet(path)["quantity"])
+        per_round[path.parent.relative_to(built / "results" / "cells").as_posix()] = "auroc" in quantities
+    core = {key for key, evaluated in per_round.items() if evaluated}
+    assert len(core) == 6 and len(per_round) == QUICK_CELLS
+    assert {key.split("/")[1] for key in core} == {"federated", "local", "large_only"}
+    assert all(key.split("/")[2:4] == ["fedavg", "nodp"] for key in core)
+
+
 def test_moving_a_finished_grid_to_a_gpu_retrains_nothing(built, fashion_mirror):
     # device says where a cell runs, not what it computes: not a rerun trigger
     assert scheduled(snakemake(built, "-n", "all", overrides={"device": "cuda"}, mirror=fashion_mirror)) == {}
