@@ -107,3 +107,21 @@ def test_grid_throughput_reads_cell_times_from_the_snakemake_log():
     report = summary(cells.reset_index(), slots=14)
     assert report["cells_finished"] == 1 and report["window_seconds"] == 29
     assert report["cells_per_hour"] == 3600 / 29 and report["dp"] == {"cells": 0}
+
+
+def test_bench_grid_splits_a_cells_process_time_into_training_and_the_rest(tmp_path):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from bench_grid import measure
+
+    key = "s/federated/fedavg/nodp/seed0"  # job 7 of GRID_LOG
+    bench = tmp_path / "results" / "benchmarks" / "train_cell" / f"{key}.tsv"
+    log = tmp_path / "results" / "logs" / "train_cell" / f"{key}.log"
+    for path in (bench, log):
+        path.parent.mkdir(parents=True)
+    bench.write_text("s\th:m:s\n29.50\t0:00:29\n")
+    log.write_text("... INFO cell Cell(...): trained in 21.25s\n")
+    report = measure(tmp_path, GRID_LOG, cores=2)
+    # job 7 finished and has both files; job 8 never finished
+    assert report["median_process_s"] == 29.5 and report["median_train_s"] == 21.25
+    assert report["median_outside_training_s"] == 8.25
+    assert report["outside_training_share"] == 8.25 / 29.5
