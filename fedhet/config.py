@@ -12,6 +12,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from fedhet.data import DataError, check_abnormal_classes, dataset_spec
 from fedhet.partition import Scenario
 from fedhet.specs import ModelSpec, TrainSpec
 
@@ -48,6 +49,10 @@ def validate_config(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
         err = errors[0]
         key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
         raise ConfigError(f"config key {key}: {err.message}")
+    try:
+        check_abnormal_classes(dataset_spec(config["data"]["dataset"]), config["data"]["abnormal_classes"])
+    except DataError as err:
+        raise ConfigError(str(err)) from None
     return config
 
 

@@ -37,6 +37,10 @@ class DatasetSpec:
     # front so that an infeasible grid is rejected when the workflow is built, before any
     # download; ``tests/test_data.py`` checks them against the files.
     pool_class_counts: dict[int, int]
+    class_names: dict[int, str]  # the original classes, as the dataset's documentation names them
+
+    def describe_classes(self) -> str:
+        return ", ".join(f"{c} {name}" for c, name in self.class_names.items())
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,11 @@ FASHION_MNIST = DatasetSpec(
     },
     reader="idx",
     pool_class_counts={c: 6000 for c in range(10)},
+    class_names=dict(
+        enumerate(
+            ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+        )
+    ),
 )
 
 PNEUMONIA_MNIST = DatasetSpec(
@@ -68,6 +77,7 @@ PNEUMONIA_MNIST = DatasetSpec(
     files={"pneumoniamnist.npz": "28209eda62fecd6e6a2d98b1501bb15f"},
     reader="medmnist",
     pool_class_counts={0: 1349, 1: 3883},  # train + val
+    class_names={0: "normal", 1: "pneumonia"},
 )
 
 DATASETS = {spec.name: spec for spec in (FASHION_MNIST, PNEUMONIA_MNIST)}
@@ -78,6 +88,21 @@ def dataset_spec(name: str) -> DatasetSpec:
         return DATASETS[name]
     except KeyError:
         raise DataError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}") from None
+
+
+def check_abnormal_classes(spec: DatasetSpec, abnormal_classes: list[int]) -> None:
+    """The relabelling must name classes the dataset has and leave at least one normal class."""
+    unknown = sorted(set(abnormal_classes) - set(spec.class_names))
+    if unknown:
+        raise DataError(
+            f"data.abnormal_classes: {unknown} {'is not a class' if len(unknown) == 1 else 'are not classes'} of"
+            f" {spec.name}, whose classes are {spec.describe_classes()}"
+        )
+    if set(spec.class_names) <= set(abnormal_classes):
+        raise DataError(
+            f"data.abnormal_classes: {sorted(abnormal_classes)} leaves no normal class in {spec.name}"
+            f" (classes {spec.describe_classes()})"
+        )
 
 
 def pool_counts(spec: DatasetSpec, abnormal_classes: list[int]) -> tuple[int, int]:
@@ -94,13 +119,14 @@ def md5sum(path: Path) -> str:
     return digest.hexdigest()
 
 
-def resolve_mirror(configured: str | None) -> Path | None:
-    """The mirror directory to copy from: the environment variable wins over config."""
+def resolve_mirror(configured: str | None) -> list[Path] | None:
+    """The mirror directories to copy from, searched in order (several joined by ``os.pathsep``,
+    e.g. one per dataset): the environment variable wins over config."""
     value = os.environ.get(MIRROR_ENV) or configured
-    return Path(value) if value else None
+    return [Path(part) for part in value.split(os.pathsep) if part] if value else None
 
 
-def fetch_file(spec: DatasetSpec, file_name: str, dest: Path, mirror: Path | None) -> Path:
+def fetch_file(spec: DatasetSpec, file_name: str, dest: Path, mirror: list[Path] | None) -> Path:
     """Copy (mirror) or download (official source) one file, verify its MD5, then move it
     into place. A bad or partial file never remains at ``dest``."""
     expected = spec.files[file_name]
@@ -109,12 +135,13 @@ def fetch_file(spec: DatasetSpec, file_name: str, dest: Path, mirror: Path | Non
     tmp = dest.with_name(dest.name + ".part")
     try:
         if mirror is not None:
-            source = mirror / file_name
-            if not source.is_file():
+            found = [directory / file_name for directory in mirror if (directory / file_name).is_file()]
+            if not found:
+                where = ", ".join(str(d) for d in mirror)
                 raise DataError(
-                    f"{file_name}: not found in mirror directory {mirror} (set by config data.mirror or ${MIRROR_ENV})"
+                    f"{file_name}: not found in mirror directory {where} (set by config data.mirror or ${MIRROR_ENV})"
                 )
-            shutil.copyfile(source, tmp)
+            shutil.copyfile(found[0], tmp)
         else:
             _download(spec.base_url + file_name, tmp, file_name)
         actual = md5sum(tmp)

@@ -19,7 +19,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def mirror_dir() -> Path | None:
-    candidates = [os.environ.get(MIRROR_ENV), REPO.parent / "shared" / "data" / "fashion-mnist"]
+    """The FashionMNIST directory among $FEDHET_DATA_MIRROR's (``os.pathsep``-separated), or
+    the checkout's ../shared copy."""
+    listed = (os.environ.get(MIRROR_ENV) or "").split(os.pathsep)
+    candidates = [*listed, REPO.parent / "shared" / "data" / "fashion-mnist"]
     for candidate in candidates:
         if candidate and (Path(candidate) / "train-labels-idx1-ubyte.gz").is_file():
             return Path(candidate).resolve()  # the workflow tests run in other directories

@@ -7,9 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, mirror_dir
 from fedhet import data
+from fedhet.config import ConfigError, validate_config
 from fedhet.data import FASHION_MNIST, DataError, binary_labels, fetch_file, read_idx
+
+TINY_HOSPITALS = [{"type": "large", "count": 1, "size": 100, "abnormal_ratio": 0.5}]
 
 
 def write_idx(path, array: np.ndarray, compress: bool = False) -> None:
@@ -52,14 +55,14 @@ def test_checksum_failure_names_file_and_keeps_nothing(tmp_path):
     (mirror / name).write_bytes(b"not the real file")
     dest = tmp_path / "out" / name
     with pytest.raises(DataError, match=name):
-        fetch_file(FASHION_MNIST, name, dest, mirror)
+        fetch_file(FASHION_MNIST, name, dest, [mirror])
     assert not dest.exists()
     assert list(dest.parent.iterdir()) == []
 
 
 def test_missing_mirror_file_is_named(tmp_path):
     with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.gz.*mirror"):
-        fetch_file(FASHION_MNIST, "t10k-labels-idx1-ubyte.gz", tmp_path / "x", tmp_path)
+        fetch_file(FASHION_MNIST, "t10k-labels-idx1-ubyte.gz", tmp_path / "x", [tmp_path])
 
 
 def test_no_network_message_explains_mirror(tmp_path, monkeypatch):
@@ -74,15 +77,58 @@ def test_no_network_message_explains_mirror(tmp_path, monkeypatch):
 
 def test_mirror_env_overrides_config(monkeypatch, tmp_path):
     monkeypatch.setenv(data.MIRROR_ENV, str(tmp_path))
-    assert data.resolve_mirror("/somewhere/else") == tmp_path
+    assert data.resolve_mirror("/somewhere/else") == [tmp_path]
     monkeypatch.delenv(data.MIRROR_ENV)
-    assert str(data.resolve_mirror("/somewhere/else")) == "/somewhere/else"
+    assert data.resolve_mirror("/somewhere/else") == [Path("/somewhere/else")]
     assert data.resolve_mirror(None) is None
+
+
+def test_a_mirror_list_is_searched_in_order(monkeypatch, tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    name = "t10k-labels-idx1-ubyte.gz"
+    for directory, content in ((first, b"corrupt"), (second, b"also corrupt")):
+        directory.mkdir()
+        (directory / name).write_bytes(content)
+    monkeypatch.setenv(data.MIRROR_ENV, f"{tmp_path / 'none'}{os.pathsep}{second}{os.pathsep}{first}")
+    mirrors = data.resolve_mirror(None)
+    assert mirrors == [tmp_path / "none", second, first]
+    # the first directory that has the file is used (and its bytes are checked)
+    monkeypatch.setattr(
+        data, "md5sum", lambda path: data.FASHION_MNIST.files[name] if path.read_bytes() == b"also corrupt" else "x"
+    )
+    fetch_file(FASHION_MNIST, name, tmp_path / "out" / name, mirrors)
+    assert (tmp_path / "out" / name).read_bytes() == b"also corrupt"
+    with pytest.raises(DataError, match=f"{name}: not found in mirror directory {tmp_path / 'none'}"):
+        fetch_file(FASHION_MNIST, name, tmp_path / "x", [tmp_path / "none"])
+
+
+@pytest.mark.parametrize(
+    "dataset, classes, message",
+    [
+        (
+            "fashion_mnist",
+            [7, 10],
+            r"data.abnormal_classes: \[10\] is not a class of fashion_mnist, whose classes are 0 T-shirt/top, .*",
+        ),
+        (
+            "pneumonia_mnist",
+            [1, 2, 3],
+            r"\[2, 3\] are not classes of pneumonia_mnist, whose classes are 0 normal, 1 pneumonia",
+        ),
+        ("pneumonia_mnist", [0, 1], r"data.abnormal_classes: \[0, 1\] leaves no normal class in pneumonia_mnist"),
+    ],
+)
+def test_abnormal_classes_must_be_the_datasets_and_leave_a_normal_one(dataset, classes, message):
+    config = {"data": {"dataset": dataset, "abnormal_classes": classes}, "hospitals": TINY_HOSPITALS}
+    with pytest.raises(ConfigError, match=message):
+        validate_config(config)
+    config["data"]["abnormal_classes"] = classes[:1]
+    validate_config(config)  # a class the dataset has, with normal ones left, passes
 
 
 def test_real_fashion_mnist(fashion_mirror, tmp_path):
     for name in FASHION_MNIST.files:
-        fetch_file(FASHION_MNIST, name, tmp_path / name, fashion_mirror)
+        fetch_file(FASHION_MNIST, name, tmp_path / name, [fashion_mirror])
         assert hashlib.md5((tmp_path / name).read_bytes()).hexdigest() == FASHION_MNIST.files[name]
     source = data.load_source("fashion_mnist", tmp_path)
     assert source.pool_images.shape == (60000, 28, 28) and source.pool_images.dtype == np.uint8
@@ -95,8 +141,8 @@ def test_real_fashion_mnist(fashion_mirror, tmp_path):
 def medmnist_mirror() -> Path | None:
     """The MedMNIST copy beside the FashionMNIST mirror that $FEDHET_DATA_MIRROR names (as
     laid out in ../shared/data), or in the checkout's ../shared."""
-    fashion = os.environ.get(data.MIRROR_ENV)
-    for candidate in ([Path(fashion).resolve().parent / "medmnist"] if fashion else []) + [
+    fashion = mirror_dir()
+    for candidate in ([fashion.parent / "medmnist"] if fashion else []) + [
         REPO.parent / "shared" / "data" / "medmnist"
     ]:
         if (candidate / "pneumoniamnist.npz").is_file():
@@ -114,4 +160,7 @@ def test_pneumonia_mnist_plugs_in(tmp_path, monkeypatch):
     source = data.load_source("pneumonia_mnist", tmp_path)
     assert source.pool_images.shape == (4708 + 524, 28, 28)
     assert set(np.unique(source.pool_labels)) == {0, 1}
-    assert dict(enumerate(np.bincount(source.pool_labels).tolist())) == spec.pool_class_counts
+    assert dict(enumerate(np.bincount(source.pool_labels).tolist())) == spec.pool_class_counts == {0: 1349, 1: 3883}
+    # the official test split is the external set
+    assert source.external_images.shape == (624, 28, 28)
+    assert np.bincount(source.external_labels).tolist() == [234, 390]
