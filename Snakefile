@@ -2,12 +2,17 @@
 # Run: snakemake --cores 8 all        One figure: snakemake --cores 2 results/fig1.svg
 from snakemake.utils import min_version, validate
 
-from fedhet.config import validate_config
+from fedhet.config import replace_stated_keys, validate_config
 
 min_version("9.0")
 
 
 configfile: "config/config.yaml"
+
+
+# --configfile files merge into config/config.yaml key by key, except `experiments`: a file
+# that states it states all of them (README, "Your own configuration").
+replace_stated_keys(config, workflow.config_settings.configfiles)
 
 
 report: "report/workflow.rst"

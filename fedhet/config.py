@@ -6,6 +6,7 @@ to ``Cell`` objects, whose output paths are functions of their parameters alone.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,22 @@ def validate_config(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
         check_abnormal_classes(dataset_spec(config["data"]["dataset"]), config["data"]["abnormal_classes"])
     except DataError as err:
         raise ConfigError(str(err)) from None
+    return config
+
+
+# Keys an override file states in full: a file that has one replaces the value before it instead
+# of merging into it, so a config can run exactly its own experiments (or none).
+REPLACED_KEYS = ("experiments",)
+
+
+def replace_stated_keys(config: dict, override_files: list[Path]) -> dict:
+    """``config`` (the defaults with the --configfile files merged in, key by key) with each
+    ``REPLACED_KEYS`` entry taken whole from the last of ``override_files`` that states it."""
+    for path in override_files:
+        stated = yaml.safe_load(Path(path).read_text()) or {}
+        for key in REPLACED_KEYS:
+            if key in stated:
+                config[key] = copy.deepcopy(stated[key]) if stated[key] is not None else {}
     return config
 
 

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from conftest import REPO
-from fedhet.config import ConfigError, core_cells, validate_config
+from fedhet.config import ConfigError, core_cells, replace_stated_keys, validate_config
 
 BASE = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
@@ -52,17 +52,31 @@ def test_core_cells():
     assert cells[0].directory() == "results/cells/large1x30000r0.5-small4x3000r0.1/federated/fedavg/nodp/seed0"
 
 
-def test_full_scale_run_override_merges_into_the_study_config():
+def test_full_scale_run_states_its_experiments_and_merges_the_rest():
     from snakemake.utils import update_config
 
     from fedhet.experiments import all_experiment_cells, experiment_cells
 
+    path = REPO / "config" / "full_scale_run.yaml"
     config = copy.deepcopy(BASE)
-    update_config(config, yaml.safe_load((REPO / "config" / "full_scale_run.yaml").read_text()))
-    config = validate_config(config)
-    assert config["experiments"]["fixed_size"]["grid"] == BASE["experiments"]["fixed_size"]["grid"]
+    update_config(config, yaml.safe_load(path.read_text()))  # what Snakemake does with --configfile
+    config = validate_config(replace_stated_keys(config, [path]))  # what the Snakefile adds
+    assert set(config["experiments"]) == {"fixed_size", "fixed_count", "dp_all", "dp_small"}
+    assert config["hospitals"] == BASE["hospitals"] and config["training"] == BASE["training"]
     assert {c.seed for c in experiment_cells(config, "fixed_count")} == {0, 1, 2}
     assert len(experiment_cells(config, "dp_all")) == 3 * 2 * 3
-    # sweeps + DP grids + selection (15 algorithms on validation) + remedies (4 beside FedAvg at
-    # 2 points; FedAvg's cells are the sweeps') + remedies under DP (3 beside FedAvg at 2 budgets)
-    assert len(all_experiment_cells(config)) == 68 * 3 + 3 * 3 * 3 + 15 * 3 + 4 * 2 * 3 + 3 * 2 * 3
+    # the sweeps' 68 scenarios' federated cells and 27 DP cells, 3 seeds each
+    assert len(all_experiment_cells(config)) == 68 * 3 + 3 * 3 * 3
+
+
+def test_the_last_override_file_that_states_experiments_states_them_all(tmp_path):
+    mine = {"mine": {"grid": {"small.abnormal_ratio": [0.2]}, "seeds": [0]}}
+    files = {"quick": {"experiments": BASE["experiments"]}, "mine": {"experiments": mine}, "seeds": {"seeds": [7]}}
+    for name, content in files.items():
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(content))
+    paths = [tmp_path / f"{name}.yaml" for name in files]
+    config = replace_stated_keys(copy.deepcopy(BASE), paths)
+    assert config["experiments"] == mine and config["seeds"] == BASE["seeds"]  # seeds: Snakemake's to merge
+    (tmp_path / "none.yaml").write_text("experiments:\n")
+    assert replace_stated_keys(copy.deepcopy(BASE), [*paths, tmp_path / "none.yaml"])["experiments"] == {}
+    assert replace_stated_keys(copy.deepcopy(BASE), [paths[2]])["experiments"] == BASE["experiments"]

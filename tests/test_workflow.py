@@ -219,6 +219,17 @@ def test_training_cells_reserve_a_gpu_slot_only_with_device_cuda(tmp_path, fashi
     assert len(cells) == 6 and all(f"gpu={slots}" in res.split(", ") for res in cells), cells
 
 
+def test_a_config_with_its_own_experiments_runs_none_of_the_defaults(tmp_path, fashion_mirror):
+    workdir = copy_workflow(tmp_path)
+    mine = {"mine": {"grid": {"small.abnormal_ratio": [0.2]}, "seeds": [0]}}
+    jobs = scheduled(snakemake(workdir, "-n", "all", overrides={"experiments": mine}, mirror=fashion_mirror))
+    # the core grid (6 cells) and the one cell of `mine`; no sweep, DP or remedy cell and no figure
+    # beyond Figure 1, although config.yaml and quick.yaml both define experiments
+    assert jobs["train_cell"] == 6 + 1 and "figure" not in jobs and "selection" not in jobs
+    none = scheduled(snakemake(workdir, "-n", "all", overrides={"experiments": {}}, mirror=fashion_mirror))
+    assert none["train_cell"] == 6 and "trends" not in none
+
+
 def test_one_figure_target_schedules_only_what_it_needs(tmp_path, fashion_mirror):
     workdir = copy_workflow(tmp_path)
     jobs = scheduled(snakemake(workdir, "-n", "results/fig1.svg", mirror=fashion_mirror))
