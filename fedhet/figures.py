@@ -27,15 +27,16 @@ from fedhet.metrics import summarise
 from fedhet.partition import Scenario
 from fedhet.specs import DPSpec
 from fedhet.sweeps import sweep_summary
-from fedhet.tables import MODE_LABELS, STUDY, group_mean, seed_summary
+from fedhet.tables import MODE_LABELS, group_mean, seed_summary
 
 
-def fig1_data(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Small hospitals' mean AUROC per mode, with the study's value beside it."""
+def fig1_data(metrics: pd.DataFrame, reference: dict[str, dict[str, float]] | None = None) -> pd.DataFrame:
+    """Small hospitals' mean AUROC per mode, with ``reference``'s (the study's) value beside it."""
     s = seed_summary(metrics, "small")
     s = s[s["metric"] == "auroc"].copy()
     s["mode_label"] = s["mode"].map(MODE_LABELS)
-    s["study"] = s["mode"].map(lambda m: STUDY[m]["auroc"])
+    if reference is not None:
+        s["study"] = s["mode"].map(lambda m: reference[m]["auroc"])
     order = {m: i for i, m in enumerate(MODE_LABELS)}
     return s.sort_values("mode", key=lambda c: c.map(order)).reset_index(drop=True)
 
@@ -57,20 +58,21 @@ def titled_grid(rows: list[list[alt.Chart]], title: str, subtitle: str, spec: di
 def fig1_chart(data: pd.DataFrame, spec: dict) -> alt.Chart:
     order = list(data["mode_label"])
     base = alt.Chart(data).encode(x=alt.X("mode_label:N", sort=order, title=None, axis=alt.Axis(labelAngle=0)))
-    low = max(0.0, float(min(data["ci_low"].min(), data["study"].min(), data["mean"].min())) - 0.02)
+    drawn = [c for c in ("ci_low", "study", "mean") if c in data]
+    low = max(0.0, float(data[drawn].min().min()) - 0.02)
     y = alt.Y("mean:Q", title="AUROC (mean of small hospitals)", scale=alt.Scale(domain=[low, 1.0]))
     bars = base.mark_bar(color="#4c78a8", clip=True).encode(
         y=y, tooltip=["mode_label", "mean", "ci_low", "ci_high", "n"]
     )
     errors = base.mark_rule(strokeWidth=2).encode(y="ci_low:Q", y2="ci_high:Q")
-    study = base.mark_tick(color="#e45756", thickness=3, size=30).encode(y="study:Q")
-    chart = (bars + errors + study).properties(
+    layers, subtitle = bars + errors, "bars: fedhet mean, black: 95% CI over seeds"
+    if "study" in data:  # only where the run is the study's setup (fedhet.tables.study_reference)
+        layers += base.mark_tick(color="#e45756", thickness=3, size=30).encode(y="study:Q")
+        subtitle += ", red ticks: the study"
+    chart = layers.properties(
         width=spec["width"],
         height=spec["height"],
-        title=alt.TitleParams(
-            "Figure 1: AUROC on the small hospitals' test data",
-            subtitle="bars: fedhet mean, black: 95% CI over seeds, red ticks: the study",
-        ),
+        title=alt.TitleParams("Figure 1: AUROC on the small hospitals' test data", subtitle=subtitle),
     )
     return style(chart, spec)
 

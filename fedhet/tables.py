@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from fedhet import atomic_output
-from fedhet.config import Cell, parse_seed_key
+from fedhet.config import Cell, core_scenario, parse_seed_key
 from fedhet.metrics import summarise
 from fedhet.partition import Scenario
 
@@ -27,6 +27,23 @@ STUDY = {
     "large_only": {"recall": 0.934, "precision": 0.602, "auroc": 0.970},
 }
 MODE_LABELS = {"federated": "federated", "local": "small only", "large_only": "large only"}
+# What makes a run the study's setup: its data, its relabelling and its hospitals (Table 1).
+STUDY_SETUP = {
+    "dataset": "fashion_mnist",
+    "abnormal_classes": [7, 8, 9],
+    "hospitals": "large1x30000r0.5-small4x3000r0.1",
+}
+
+
+def study_reference(config: dict) -> dict[str, dict[str, float]] | None:
+    """The study's published numbers where ``config`` is the study's setup, else None: they
+    say nothing about another dataset, relabelling or layout, and are not drawn beside one."""
+    setup = {
+        "dataset": config["data"]["dataset"],
+        "abnormal_classes": sorted(config["data"]["abnormal_classes"]),
+        "hospitals": core_scenario(config).key(),
+    }
+    return STUDY if setup == STUDY_SETUP else None
 
 
 def read_cells(paths: list[str | Path]) -> pd.DataFrame:
@@ -56,8 +73,11 @@ def format_ci(mean: float, lo: float, hi: float) -> str:
     return f"{mean:.3f} ± {(hi - lo) / 2:.3f}"
 
 
-def comparison_table(metrics: pd.DataFrame, modes: tuple[str, str]) -> pd.DataFrame:
-    """fedhet vs the study for two modes, small hospitals' mean, one row per metric."""
+def comparison_table(
+    metrics: pd.DataFrame, modes: tuple[str, str], reference: dict[str, dict[str, float]] | None = None
+) -> pd.DataFrame:
+    """Two modes side by side, small hospitals' mean, one row per metric; with ``reference``
+    (the study's numbers, ``study_reference``) a ``<mode>_study`` column beside each."""
     summary = seed_summary(metrics, "small").set_index(["mode", "metric"])
     rows = []
     for metric in HEADLINE_METRICS:
@@ -66,19 +86,22 @@ def comparison_table(metrics: pd.DataFrame, modes: tuple[str, str]) -> pd.DataFr
             found = (mode, metric) in summary.index
             for column, name in (("mean", "mean"), ("ci_low", "ci_low"), ("ci_high", "ci_high"), ("n", "seeds")):
                 row[f"{mode}_{name}"] = summary.loc[(mode, metric), column] if found else float("nan")
-            row[f"{mode}_study"] = STUDY[mode].get(metric, float("nan"))
+            if reference is not None:
+                row[f"{mode}_study"] = reference[mode].get(metric, float("nan"))
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def comparison_markdown(table: pd.DataFrame, modes: tuple[str, str]) -> str:
-    header = ["metric"] + [f"{MODE_LABELS[m]} ({who})" for m in modes for who in ("fedhet", "study")]
+    sources = ("fedhet", "study") if f"{modes[0]}_study" in table else ("fedhet",)
+    header = ["metric"] + [f"{MODE_LABELS[m]} ({who})" for m in modes for who in sources]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, r in table.iterrows():
         cells = [r["metric"]]
         for m in modes:
             cells.append(format_ci(r[f"{m}_mean"], r[f"{m}_ci_low"], r[f"{m}_ci_high"]))
-            cells.append("—" if pd.isna(r[f"{m}_study"]) else f"{r[f'{m}_study']:.3f}")
+            if "study" in sources:
+                cells.append("—" if pd.isna(r[f"{m}_study"]) else f"{r[f'{m}_study']:.3f}")
         lines.append("| " + " | ".join(cells) + " |")
     seeds = int(table[[f"{m}_seeds" for m in modes]].max().max())
     lines.append("")

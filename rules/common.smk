@@ -3,6 +3,7 @@ import fedhet.config as fc
 import fedhet.experiments as fx
 from fedhet.algorithms import AlgorithmSpec
 from fedhet.data import dataset_spec
+from fedhet.tables import study_reference
 
 # An infeasible grid point stops here, naming it, before any job is scheduled.
 fx.check_experiments(config)

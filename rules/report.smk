@@ -39,6 +39,9 @@ rule core_tables:
     resources:
         mem_mb=2048,
         runtime=10,
+    params:
+        # the study's numbers, only where this run is the study's setup
+        reference=study_reference(config),
     script:
         "../scripts/core_tables.py"
 
@@ -57,6 +60,8 @@ rule fig1_data:
     resources:
         mem_mb=1024,
         runtime=5,
+    params:
+        reference=study_reference(config),
     script:
         "../scripts/fig1_data.py"
 

@@ -16,6 +16,6 @@ table1 = hospitals_table(snakemake.input.partitions)
 write_csv_atomic(table1, out.table1_csv)
 write_text_atomic(markdown(table1), out.table1_md)
 for name, modes in (("table2", ("federated", "local")), ("table3", ("federated", "large_only"))):
-    table = comparison_table(metrics, modes)
+    table = comparison_table(metrics, modes, snakemake.params.reference)
     write_csv_atomic(table, out[f"{name}_csv"])
     write_text_atomic(comparison_markdown(table, modes), out[f"{name}_md"])

@@ -3,4 +3,4 @@ from fedhet.figures import fig1_data
 from fedhet.tables import read_cells, write_csv_atomic
 
 setup_logging(snakemake.log[0])
-write_csv_atomic(fig1_data(read_cells(snakemake.input)), snakemake.output[0])
+write_csv_atomic(fig1_data(read_cells(snakemake.input), snakemake.params.reference), snakemake.output[0])

@@ -2,8 +2,21 @@ import math
 
 import pandas as pd
 import pytest
+import yaml
 
-from fedhet.tables import STUDY, PrivacyBudgetError, budget_table, check_privacy_budgets, comparison_table, group_mean
+from conftest import REPO
+from fedhet.config import validate_config
+from fedhet.figures import fig1_data
+from fedhet.tables import (
+    STUDY,
+    PrivacyBudgetError,
+    budget_table,
+    check_privacy_budgets,
+    comparison_markdown,
+    comparison_table,
+    group_mean,
+    study_reference,
+)
 
 SCENARIO = "large1x100r0.5-small2x50r0.1"
 
@@ -64,7 +77,7 @@ def test_small_mean_then_seed_interval():
     metrics = pd.DataFrame(rows)
     per_seed = group_mean(metrics, "small").set_index("seed")["value"]
     assert per_seed.to_dict() == pytest.approx({0: 0.9, 1: 0.7})
-    table = comparison_table(metrics, ("federated", "local")).set_index("metric")
+    table = comparison_table(metrics, ("federated", "local"), STUDY).set_index("metric")
     assert table.loc["auroc", "federated_mean"] == pytest.approx(0.8)
     # two seeds, sd 0.1414: half-width t(0.975, 1) · sd / √2 = 12.7062 · 0.1
     assert table.loc["auroc", "federated_ci_high"] - 0.8 == pytest.approx(1.270620, rel=1e-5)
@@ -72,6 +85,28 @@ def test_small_mean_then_seed_interval():
     for mode in ("federated", "local"):
         assert table[f"{mode}_study"].dropna().to_dict() == STUDY[mode]
     assert math.isnan(table.loc["auroc", "local_mean"])
+    # without a reference (another setup than the study's) there is no study column at all
+    plain = comparison_table(metrics, ("federated", "local"))
+    assert not any(c.endswith("_study") for c in plain) and "(study)" not in comparison_markdown(
+        plain, ("federated", "local")
+    )
+
+
+def test_the_study_numbers_belong_to_the_study_setup_only():
+    study = validate_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
+    assert study_reference(study) == STUDY
+    # the same in another order of classes is still the study's relabelling
+    assert study_reference({**study, "data": {**study["data"], "abnormal_classes": [9, 7, 8]}}) == STUDY
+    two_large = [{"type": "large", "count": 2, "size": 15000, "abnormal_ratio": 0.5},
+                 {"type": "small", "count": 8, "size": 1500, "abnormal_ratio": 0.1}]  # fmt: skip
+    for changed in (
+        {**study, "hospitals": two_large},
+        {**study, "data": {**study["data"], "abnormal_classes": [0, 6]}},  # Shirt and T-shirt
+        {**study, "data": {**study["data"], "dataset": "pneumonia_mnist", "abnormal_classes": [1]}},
+    ):
+        assert study_reference(changed) is None
+    metrics = pd.DataFrame(metric_rows("federated", 0, {"small_1": 0.8}) + metric_rows("local", 0, {"small_1": 0.7}))
+    assert "study" not in fig1_data(metrics, None) and fig1_data(metrics, STUDY)["study"].notna().all()
 
 
 def test_budget_table_averages_small_hospitals_per_round():

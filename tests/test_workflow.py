@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 
 from conftest import copy_workflow, snakemake
-from fedhet.tables import STUDY
 
 pytestmark = pytest.mark.slow
 # 6 core cells + the sweeps' federated cells (6 scenarios × 2 seeds, the core one shared)
@@ -56,8 +55,9 @@ def test_quick_dag_builds_every_output(built):
     assert (results / "fig1.svg").read_text().lstrip().startswith("<svg")
     table2 = pd.read_csv(results / "tables" / "table2.csv").set_index("metric")
     assert 0.5 < table2.loc["auroc", "federated_mean"] <= 1.0
-    assert table2["federated_study"].dropna().to_dict() == STUDY["federated"]  # beside the right mode
-    assert table2["local_study"].dropna().to_dict() == STUDY["local"]
+    # a tenth of the study's hospitals is not the study's setup: no published numbers beside it
+    assert not any(column.endswith("_study") for column in table2)
+    assert "red ticks" not in (results / "fig1.svg").read_text()
     table1 = pd.read_csv(results / "tables" / "table1.csv")
     assert table1["n_total"].tolist() == [3000, 300, 300, 300, 300]
     logs = [p.relative_to(results / "logs").as_posix() for p in (results / "logs").rglob("*.log")]
