@@ -1,5 +1,5 @@
 # fedhet: data heterogeneity and federated learning across hospitals.
-# Run: snakemake --cores 8 all        One figure: snakemake --cores 2 results/fig1.svg
+# Run: snakemake --cores 8 all        One figure: snakemake --cores 2 results/fashion_mnist/fig1.svg
 from snakemake.utils import min_version, validate
 
 from fedhet.config import replace_stated_keys, validate_config

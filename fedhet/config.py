@@ -82,6 +82,16 @@ def load_config(path: Path, overrides: dict | None = None) -> dict:
     return validate_config(config)
 
 
+DOWNLOADS = "results/data"  # the official files, shared by every run and configuration
+
+
+def results_root(config: dict) -> str:
+    """Where a configuration's outputs live: ``results/[<run>/]<dataset>``. The dataset is part
+    of every path that depends on it, and a ``run`` name keeps configurations side by side."""
+    run = config.get("run", "")
+    return "/".join(["results", *([run] if run else []), config["data"]["dataset"]])
+
+
 def model_spec(config: dict) -> ModelSpec:
     return ModelSpec(**config["model"])
 

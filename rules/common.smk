@@ -17,7 +17,7 @@ SWEEP_CELLS = fx.unique(
 )
 SELECTION_CELLS = [c for c in EXPERIMENT_CELLS if c.holdout == "validation"]
 FIGURES = fx.configured_figures(config)
-RESULTS = "results"
+RESULTS = fc.results_root(config)  # results/[<run>/]<dataset>
 
 
 wildcard_constraints:
@@ -28,16 +28,17 @@ wildcard_constraints:
     seed=r"\d+(-validation)?",
     beta=r"[0-9.e\-]+",
     dataset=r"[a-z_]+",
+    filename=r"[^/]+",
     n=r"[2-9]",
 
 
 def raw_files(wildcards=None):
     spec = dataset_spec(config["data"]["dataset"])
-    return [f"{RESULTS}/data/{spec.name}/raw/{name}" for name in spec.files]
+    return [f"{fc.DOWNLOADS}/{spec.name}/{name}" for name in spec.files]
 
 
 def external_file():
-    return f"{RESULTS}/data/{config['data']['dataset']}/external.parquet"
+    return f"{RESULTS}/data/external.parquet"
 
 
 def evaluation_params(wildcards):

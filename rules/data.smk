@@ -1,8 +1,8 @@
 rule fetch_data:
     output:
-        f"{RESULTS}/data/{{dataset}}/raw/{{filename}}",
+        f"{fc.DOWNLOADS}/{{dataset}}/{{filename}}",
     log:
-        f"{RESULTS}/logs/fetch_data/{{dataset}}/{{filename}}.log",
+        f"{fc.DOWNLOADS}/logs/{{dataset}}/{{filename}}.log",
     localrule: True
     conda:
         "../envs/fedhet.yaml"
@@ -20,9 +20,9 @@ rule external_test:
     input:
         raw_files,
     output:
-        f"{RESULTS}/data/{{dataset}}/external.parquet",
+        external_file(),
     log:
-        f"{RESULTS}/logs/external_test/{{dataset}}.log",
+        f"{RESULTS}/logs/external_test.log",
     conda:
         "../envs/fedhet.yaml"
     threads: 1

@@ -16,6 +16,7 @@ from fedhet.data import MIRROR_ENV
 from fedhet.partition import HospitalData
 
 REPO = Path(__file__).resolve().parent.parent
+OUT = "results/fashion_mnist"  # where the quick config's outputs go (no run name; its dataset)
 
 
 def mirror_dir() -> Path | None:

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from conftest import REPO
-from fedhet.config import ConfigError, core_cells, replace_stated_keys, validate_config
+from fedhet.config import ConfigError, core_cells, replace_stated_keys, results_root, validate_config
 
 BASE = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
@@ -50,6 +50,15 @@ def test_core_cells():
     cells = core_cells(validate_config(copy.deepcopy(BASE)))
     assert len(cells) == len(BASE["modes"]) * len(BASE["seeds"])
     assert cells[0].directory() == "results/cells/large1x30000r0.5-small4x3000r0.1/federated/fedavg/nodp/seed0"
+
+
+def test_outputs_are_scoped_by_run_name_and_dataset():
+    config = validate_config(copy.deepcopy(BASE))
+    assert results_root(config) == "results/fashion_mnist"
+    pneumonia = {**config, "run": "scanner-v2", "data": {**config["data"], "dataset": "pneumonia_mnist"}}
+    assert results_root(pneumonia) == "results/scanner-v2/pneumonia_mnist"
+    with pytest.raises(ConfigError, match="config key run"):
+        validate_config({**copy.deepcopy(BASE), "run": "../elsewhere"})
 
 
 def test_full_scale_run_states_its_experiments_and_merges_the_rest():

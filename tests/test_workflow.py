@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import copy_workflow, snakemake
+from conftest import OUT, copy_workflow, snakemake
 
 pytestmark = pytest.mark.slow
 # 6 core cells + the sweeps' federated cells (6 scenarios × 2 seeds, the core one shared)
@@ -48,7 +48,7 @@ def built(quick_build) -> Path:
 
 
 def test_quick_dag_builds_every_output(built):
-    results = built / "results"
+    results = built / OUT
     metrics = pd.read_parquet(results / "metrics.parquet")
     assert set(metrics["mode"]) == {"federated", "local", "large_only"}
     assert set(metrics["seed"]) == {0, 1}
@@ -61,8 +61,18 @@ def test_quick_dag_builds_every_output(built):
     table1 = pd.read_csv(results / "tables" / "table1.csv")
     assert table1["n_total"].tolist() == [3000, 300, 300, 300, 300]
     logs = [p.relative_to(results / "logs").as_posix() for p in (results / "logs").rglob("*.log")]
-    for rule in ("fetch_data", "external_test", "partition", "train_cell", "aggregate", "core_tables", "fig1"):
+    for rule in ("external_test", "partition", "train_cell", "aggregate", "core_tables", "fig1"):
         assert any(log.startswith(rule) for log in logs), rule
+    # downloads are shared by every run and dataset-scoped: results/data/<dataset>/
+    assert sorted(p.name for p in (built / "results" / "data" / "fashion_mnist").iterdir()) == sorted(
+        [
+            "t10k-images-idx3-ubyte.gz",
+            "t10k-labels-idx1-ubyte.gz",
+            "train-images-idx3-ubyte.gz",
+            "train-labels-idx1-ubyte.gz",
+        ]
+    )
+    assert len(list((built / "results" / "data" / "logs" / "fashion_mnist").glob("*.log"))) == 4
     assert len(list((results / "benchmarks").rglob("*.tsv"))) == QUICK_CELLS
     privacy = pd.read_csv(results / "tables" / "privacy.csv")
     assert len(privacy) == QUICK_CELLS * 5  # × 5 hospitals
@@ -81,7 +91,7 @@ def test_quick_dag_builds_every_output(built):
 
 
 def test_quick_dag_builds_the_sweeps(built):
-    results = built / "results"
+    results = built / OUT
     for n in (2, 3, 4, 5):
         assert (results / f"fig{n}.svg").read_text().lstrip().startswith("<svg"), n
     fig3 = pd.read_csv(results / "figures" / "fig3.csv")
@@ -102,7 +112,7 @@ def test_quick_dag_builds_the_sweeps(built):
 
 
 def test_quick_dag_builds_the_privacy_figures(built):
-    results = built / "results"
+    results = built / OUT
     for n in (6, 7):
         assert (results / f"fig{n}.svg").read_text().lstrip().startswith("<svg"), n
     fig7 = pd.read_csv(results / "figures" / "fig7.csv")
@@ -114,7 +124,7 @@ def test_quick_dag_builds_the_privacy_figures(built):
 
 
 def test_quick_dag_builds_the_remedy_figures_and_the_selection(built):
-    results = built / "results"
+    results = built / OUT
     for n in (8, 9):
         assert (results / f"fig{n}.svg").read_text().lstrip().startswith("<svg"), n
     fig8 = pd.read_csv(results / "figures" / "fig8.csv")
@@ -138,8 +148,8 @@ def test_quick_dag_builds_the_remedy_figures_and_the_selection(built):
 
 def test_adding_one_algorithm_schedules_only_its_cells(built, fashion_mirror):
     overrides = {"experiments": {"remedies": {"algorithms": ["fedavg", "fedprox-mu0.01", "fedprox-mu0.1"]}}}
-    output = snakemake(built, "-n", "results/fig8.svg", overrides=overrides, mirror=fashion_mirror)
-    paths = re.findall(r"output: (results/cells/\S+)/metrics.parquet", output)
+    output = snakemake(built, "-n", f"{OUT}/fig8.svg", overrides=overrides, mirror=fashion_mirror)
+    paths = re.findall(rf"output: ({OUT}/cells/\S+)/metrics.parquet", output)
     assert len(paths) == 2 and all("/federated/fedprox-mu0.1/nodp/" in p for p in paths)
 
 
@@ -155,8 +165,8 @@ def test_unknown_algorithm_stops_before_any_job_naming_the_key(tmp_path, fashion
 
 
 def test_report_holds_every_figure_and_table_with_captions(built, fashion_mirror):
-    snakemake(built, "--report", "results/report.html", mirror=fashion_mirror)
-    html = (built / "results" / "report.html").read_text()
+    snakemake(built, "--report", f"{OUT}/report.html", mirror=fashion_mirror)
+    html = (built / OUT / "report.html").read_text()
     for name in ("fig1.svg", "table1.csv", "table2.csv", "table3.csv", "runtime.csv", "budget.csv", "privacy.csv"):
         assert name in html, name
     # captions are rendered with the config that produced the outputs
@@ -187,7 +197,7 @@ def test_training_change_reruns_cells_but_not_partitions(built, fashion_mirror):
 
 def test_a_dp_engine_change_reruns_only_dp_cells(built, fashion_mirror):
     output = snakemake(built, "-n", "all", overrides={"privacy": {"grad_sample_mode": "hooks"}}, mirror=fashion_mirror)
-    cells = re.findall(r"output: results/cells/\S+?/\S+?/\S+?/(\S+?)/seed", output)
+    cells = re.findall(rf"output: {OUT}/cells/\S+?/\S+?/\S+?/(\S+?)/seed", output)
     # the quick DAG's DP cells: 2 modes × 2 ε × 2 seeds at all, 2 ε × 2 seeds at small_hospitals, FedProx at ε = 1
     assert len(cells) == 2 * 2 * 2 + 2 * 2 + 2 == scheduled(output)["train_cell"]
     assert "nodp" not in cells
@@ -196,9 +206,9 @@ def test_a_dp_engine_change_reruns_only_dp_cells(built, fashion_mirror):
 def test_only_the_core_cells_evaluate_every_round(built):
     # the budget table reads per-round metrics of the core cells; the rest skip that cost
     per_round = {}
-    for path in (built / "results" / "cells").rglob("rounds.parquet"):
+    for path in (built / OUT / "cells").rglob("rounds.parquet"):
         quantities = set(pd.read_parquet(path)["quantity"])
-        per_round[path.parent.relative_to(built / "results" / "cells").as_posix()] = "auroc" in quantities
+        per_round[path.parent.relative_to(built / OUT / "cells").as_posix()] = "auroc" in quantities
     core = {key for key, evaluated in per_round.items() if evaluated}
     assert len(core) == 6 and len(per_round) == QUICK_CELLS
     assert {key.split("/")[1] for key in core} == {"federated", "local", "large_only"}
@@ -213,7 +223,7 @@ def test_moving_a_finished_grid_to_a_gpu_retrains_nothing(built, fashion_mirror)
 @pytest.mark.parametrize("device, slots", [("cpu", 0), ("auto", 0), ("cuda", 1)])
 def test_training_cells_reserve_a_gpu_slot_only_with_device_cuda(tmp_path, fashion_mirror, device, slots):
     workdir = copy_workflow(tmp_path)
-    output = snakemake(workdir, "-n", "results/fig1.svg", overrides={"device": device}, mirror=fashion_mirror)
+    output = snakemake(workdir, "-n", f"{OUT}/fig1.svg", overrides={"device": device}, mirror=fashion_mirror)
     jobs = re.findall(r"rule (\w+):.*?resources: ([^\n]*)", output, flags=re.S)
     cells = [res for rule, res in jobs if rule == "train_cell"]
     assert len(cells) == 6 and all(f"gpu={slots}" in res.split(", ") for res in cells), cells
@@ -232,28 +242,28 @@ def test_a_config_with_its_own_experiments_runs_none_of_the_defaults(tmp_path, f
 
 def test_one_figure_target_schedules_only_what_it_needs(tmp_path, fashion_mirror):
     workdir = copy_workflow(tmp_path)
-    jobs = scheduled(snakemake(workdir, "-n", "results/fig1.svg", mirror=fashion_mirror))
+    jobs = scheduled(snakemake(workdir, "-n", f"{OUT}/fig1.svg", mirror=fashion_mirror))
     assert jobs == {"fetch_data": 4, "external_test": 1, "partition": 2, "train_cell": 6, "fig1_data": 1, "fig1": 1}
 
 
 @pytest.mark.parametrize(
     "target, cells",
     [
-        ("results/fig3.svg", 8),
-        ("results/fig5.svg", 8),
-        ("results/fig2.svg", 4),
-        ("results/fig6.svg", 2 * 2 * 2 + 2 * 2),  # DP curves + no-DP references
-        ("results/fig7.svg", 2 * 2 * 2 + 2),
-        ("results/fig8.svg", 5 * 2),  # FedAvg (the core cell) and 4 remedies × 2 seeds
-        ("results/fig9.svg", 2 * 2),  # FedAvg and FedProx with DP at ε = 1
-        ("results/tables/selection.csv", 2 * 2),  # validation cells: none shared with test cells
+        (f"{OUT}/fig3.svg", 8),
+        (f"{OUT}/fig5.svg", 8),
+        (f"{OUT}/fig2.svg", 4),
+        (f"{OUT}/fig6.svg", 2 * 2 * 2 + 2 * 2),  # DP curves + no-DP references
+        (f"{OUT}/fig7.svg", 2 * 2 * 2 + 2),
+        (f"{OUT}/fig8.svg", 5 * 2),  # FedAvg (the core cell) and 4 remedies × 2 seeds
+        (f"{OUT}/fig9.svg", 2 * 2),  # FedAvg and FedProx with DP at ε = 1
+        (f"{OUT}/tables/selection.csv", 2 * 2),  # validation cells: none shared with test cells
         ("all", QUICK_CELLS),
     ],
 )
 def test_sweep_figure_schedules_only_its_cells_once(tmp_path, fashion_mirror, target, cells):
     workdir = copy_workflow(tmp_path)
     output = snakemake(workdir, "-n", target, mirror=fashion_mirror)
-    paths = re.findall(r"output: (results/cells/\S+)/metrics.parquet", output)
+    paths = re.findall(rf"output: ({OUT}/cells/\S+)/metrics.parquet", output)
     assert len(paths) == len(set(paths)) == cells == scheduled(output)["train_cell"]
 
 
@@ -276,15 +286,15 @@ def test_bad_config_stops_before_any_job(tmp_path, fashion_mirror):
 def test_killed_run_resumes_with_the_same_command_and_identical_results(tmp_path, built, fashion_mirror):
     """SIGKILL to the whole workflow mid-training, then what a user does: the same command
     (and `--unlock` if Snakemake asks for it). The result equals the uninterrupted build's,
-    and nothing partial or temporary is left under results/."""
+    and nothing partial or temporary is left among the outputs."""
     workdir = copy_workflow(tmp_path)
-    target = "results/fig1.svg"
+    target = f"{OUT}/fig1.svg"
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", target, "--configfile", "config/quick.yaml"]
     env = {**os.environ, "FEDHET_DATA_MIRROR": str(fashion_mirror)}
     proc = subprocess.Popen(
         cmd, cwd=workdir, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    logs = workdir / "results" / "logs" / "train_cell"
+    logs = workdir / OUT / "logs" / "train_cell"
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and proc.poll() is None:
         if any("round 1/" in log.read_text() for log in logs.rglob("*.log")):
@@ -302,7 +312,7 @@ def test_killed_run_resumes_with_the_same_command_and_identical_results(tmp_path
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "IncompleteFilesException" not in rerun.stderr
 
-    results = workdir / "results"
+    results = workdir / OUT
     leftovers = [p for p in results.rglob("*") if ".tmp" in p.name or p.name.startswith(".")]
     assert [p.name for p in leftovers] == [".snakemake_timestamp"] * len(leftovers)  # Snakemake's own markers
     cells = sorted((results / "cells").rglob("metrics.parquet"))
@@ -312,4 +322,4 @@ def test_killed_run_resumes_with_the_same_command_and_identical_results(tmp_path
         pd.testing.assert_frame_equal(pd.read_parquet(path), pd.read_parquet(reference), check_exact=True)
         for name in ("rounds.parquet", "privacy.parquet"):
             assert (path.parent / name).read_bytes() == (reference.parent / name).read_bytes(), path.parent
-    assert (results / "fig1.svg").read_bytes() == (built / "results" / "fig1.svg").read_bytes()
+    assert (results / "fig1.svg").read_bytes() == (built / OUT / "fig1.svg").read_bytes()

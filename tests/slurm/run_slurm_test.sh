@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Real SLURM test: start a one-node SLURM cluster on this machine, build one target of the
-# quick DAG (config/quick.yaml; default results/fig1.svg, its 6 training cells) through
+# quick DAG (config/quick.yaml; default results/fashion_mnist/fig1.svg, its 6 training cells) through
 # profiles/slurm, and check that every cell it trained equals the same cell of a local build:
 # one given in FEDHET_SLURM_REFERENCE (the workflow tests' build), or else one made here.
 #
@@ -13,7 +13,7 @@
 #   FEDHET_SLURM_TIMEOUT   seconds allowed for each workflow run (default 1800)
 #   FEDHET_SLURM_KEEP=1    keep the work directory (repo copies, slurm.conf, daemon logs)
 #   FEDHET_SLURM_CPUS      CPUs of the test node (default: nproc)
-#   FEDHET_SLURM_TARGET    what to build through SLURM (default results/fig1.svg)
+#   FEDHET_SLURM_TARGET    what to build through SLURM (default results/fashion_mnist/fig1.svg)
 #   FEDHET_SLURM_REFERENCE a directory holding a local build of the quick DAG to compare with
 # The cluster is the test's own: state directory and logs in a temporary directory, free TCP
 # ports, and /etc/slurm/slurm.conf, which the test writes and removes again. (A private
@@ -26,7 +26,7 @@ set -Eeuo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PY=${FEDHET_PYTHON:-$REPO/.venv/bin/python}
 TIMEOUT=${FEDHET_SLURM_TIMEOUT:-1800}
-TARGET=${FEDHET_SLURM_TARGET:-results/fig1.svg}
+TARGET=${FEDHET_SLURM_TARGET:-results/fashion_mnist/fig1.svg}
 REFERENCE=${FEDHET_SLURM_REFERENCE:-}
 
 skip() {
@@ -272,7 +272,7 @@ from pathlib import Path
 import pandas as pd
 
 local, slurm, target = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-cells = sorted((slurm / "results" / "cells").rglob("metrics.parquet"))
+cells = sorted((slurm / "results" / "fashion_mnist" / "cells").rglob("metrics.parquet"))
 if not cells:
     sys.exit("the SLURM run trained no cell")
 for path in cells:
