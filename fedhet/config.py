@@ -15,6 +15,7 @@ import yaml
 
 from fedhet.data import DataError, check_abnormal_classes, dataset_spec
 from fedhet.partition import Scenario
+from fedhet.shift import normalise_shift
 from fedhet.specs import ModelSpec, TrainSpec
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "config" / "schema.yaml"
@@ -54,6 +55,11 @@ def validate_config(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
         check_abnormal_classes(dataset_spec(config["data"]["dataset"]), config["data"]["abnormal_classes"])
     except DataError as err:
         raise ConfigError(str(err)) from None
+    for i, group in enumerate(config["hospitals"]):
+        try:
+            normalise_shift(group.get("shift"))
+        except ValueError as err:
+            raise ConfigError(f"config key hospitals.{i}.shift: {err}") from None
     return config
 
 

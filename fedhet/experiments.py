@@ -1,8 +1,9 @@
 """Heterogeneity sweeps: the ``experiments`` config expanded into scenarios and cells.
 
 An experiment is a grid over fields of the core hospital groups, written ``<type>.<field>``
-with field ``abnormal_ratio``, ``size``, ``count`` or ``abnormal_count`` (a fixed number of
-abnormal images: the size becomes count / ratio), times its training modes, its DP settings
+with field ``abnormal_ratio``, ``size``, ``count``, ``abnormal_count`` (a fixed number of
+abnormal images: the size becomes count / ratio) or ``shift`` (a scanner shift key such as
+``blur3``, or ``none``), times its training modes, its DP settings
 (placements × ε, with δ and the clip norm) and its seeds. Every grid point replaces those
 fields of the core ``hospitals`` and is one ``Scenario``; its cells are ordinary training
 cells, so a cell shared by two experiments (or with the core grid) has one path and is
@@ -23,9 +24,10 @@ from fedhet.algorithms import FEDAVG, AlgorithmSpec, canonical_key
 from fedhet.config import Cell, ConfigError
 from fedhet.data import dataset_spec, pool_counts
 from fedhet.partition import HospitalGroup, PartitionError, Scenario, check_feasible
+from fedhet.shift import normalise_shift
 from fedhet.specs import MODE_TAKES_ALGORITHM, DPSpec, check_spec
 
-GRID_FIELDS = ("abnormal_ratio", "size", "count", "abnormal_count")
+GRID_FIELDS = ("abnormal_ratio", "size", "count", "abnormal_count", "shift")
 
 
 class ExperimentError(ConfigError):
@@ -42,8 +44,10 @@ class GridPoint:
         return point_label(dict(self.values))
 
 
-def point_label(values: dict[str, float]) -> str:
-    return ", ".join(f"{key}={value:g}" for key, value in values.items())
+def point_label(values: dict[str, float | str]) -> str:
+    return ", ".join(
+        f"{key}={value:g}" if not isinstance(value, str) else f"{key}={value}" for key, value in values.items()
+    )
 
 
 def coordinate(scenario: Scenario, key: str) -> float:
@@ -69,6 +73,11 @@ def apply_point(hospitals: list[dict], values: dict[str, float], where: str) -> 
             raise ExperimentError(f"{where}: grid key {key!r}: field {field!r} is not one of {GRID_FIELDS}")
         if field == "abnormal_count":
             fixed_counts[type_] = value
+        elif field == "shift":
+            try:
+                groups[type_]["shift"] = normalise_shift(value)
+            except ValueError as err:
+                raise ExperimentError(f"{where}: {err}") from None
         else:
             groups[type_][field] = value
     for type_, count in fixed_counts.items():
@@ -80,7 +89,9 @@ def apply_point(hospitals: list[dict], values: dict[str, float], where: str) -> 
         groups[type_]["size"] = int(round(count / ratio))
     return Scenario(
         tuple(
-            HospitalGroup(g["type"], int(g["count"]), int(g["size"]), float(g["abnormal_ratio"]))
+            HospitalGroup(
+                g["type"], int(g["count"]), int(g["size"]), float(g["abnormal_ratio"]), normalise_shift(g.get("shift"))
+            )
             for g in groups.values()
         )
     )

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fedhet import atomic_output
+from fedhet.shift import ShiftSpec, apply_shift, normalise_shift
 
 
 class PartitionError(ValueError):
@@ -27,12 +28,14 @@ class PartitionError(ValueError):
 
 @dataclass(frozen=True)
 class HospitalGroup:
-    """``count`` hospitals of one type, each with ``size`` images at ``abnormal_ratio``."""
+    """``count`` hospitals of one type, each with ``size`` images at ``abnormal_ratio``, and
+    optionally a scanner ``shift`` (a ``fedhet.shift.ShiftSpec`` key; '' for none)."""
 
     type: str
     count: int
     size: int
     abnormal_ratio: float
+    shift: str = ""
 
     @property
     def n_abnormal(self) -> int:
@@ -43,7 +46,9 @@ class HospitalGroup:
         return self.size - self.n_abnormal
 
 
-_GROUP_KEY = re.compile(r"(?P<type>[a-z][a-z0-9_]*?)(?P<count>\d+)x(?P<size>\d+)r(?P<ratio>[0-9.e-]+)")
+_GROUP_KEY = re.compile(
+    r"(?P<type>[a-z][a-z0-9_]*?)(?P<count>\d+)x(?P<size>\d+)r(?P<ratio>[0-9.e-]+?)(?:_(?P<shift>[a-z]+[1-5]))?"
+)
 
 
 @dataclass(frozen=True)
@@ -51,8 +56,11 @@ class Scenario:
     groups: tuple[HospitalGroup, ...]
 
     def key(self) -> str:
-        """Canonical path component, e.g. ``large1x30000r0.5-small4x3000r0.1``."""
-        return "-".join(f"{g.type}{g.count}x{g.size}r{g.abnormal_ratio:g}" for g in self.groups)
+        """Canonical path component, e.g. ``large1x30000r0.5-small4x3000r0.1`` (with a scanner
+        shift at the small hospitals: ``…-small4x3000r0.1_blur3``)."""
+        return "-".join(
+            f"{g.type}{g.count}x{g.size}r{g.abnormal_ratio:g}" + (f"_{g.shift}" if g.shift else "") for g in self.groups
+        )
 
     @classmethod
     def parse(cls, key: str) -> Scenario:
@@ -67,13 +75,14 @@ class Scenario:
                     count=int(match["count"]),
                     size=int(match["size"]),
                     abnormal_ratio=float(match["ratio"]),
+                    shift=match["shift"] or "",
                 )
             )
         return cls(tuple(groups))
 
     @classmethod
     def from_config(cls, hospitals: list[dict]) -> Scenario:
-        return cls(tuple(HospitalGroup(**h) for h in hospitals))
+        return cls(tuple(HospitalGroup(**{**h, "shift": normalise_shift(h.get("shift"))}) for h in hospitals))
 
     def hospitals(self) -> list[tuple[str, HospitalGroup]]:
         """Hospital names (``large_1``, ``small_1`` … ``small_4``) with their group."""
@@ -219,10 +228,32 @@ def validation_view(draws: list[HospitalDraw], binary: np.ndarray, seed: int, fr
     return out
 
 
-def hospital_table(images: np.ndarray, labels: np.ndarray, binary: np.ndarray, hospital: HospitalDraw) -> pa.Table:
+def hospital_table(
+    images: np.ndarray, labels: np.ndarray, binary: np.ndarray, hospital: HospitalDraw, scanner: Scanner | None = None
+) -> pa.Table:
+    """One hospital's records; with a ``scanner``, its images as that scanner records them."""
     index = np.concatenate([hospital.train_index, hospital.test_index])
     split = ["train"] * len(hospital.train_index) + ["test"] * len(hospital.test_index)
-    return images_table(images[index], labels[index], binary[index], split, index)
+    pixels = images[index] if scanner is None else apply_shift(images[index], scanner.spec, scanner.rng)
+    return images_table(pixels, labels[index], binary[index], split, index)
+
+
+@dataclass(frozen=True)
+class Scanner:
+    """A hospital's acquisition shift and the generator its random parts draw from."""
+
+    spec: ShiftSpec
+    rng: np.random.Generator
+
+
+def scanners(scenario: Scenario, seed: int) -> dict[str, Scanner]:
+    """The shifted hospitals' scanners, each seeded by (partition seed, hospital position): the
+    same seed redraws the same shifted images."""
+    return {
+        name: Scanner(ShiftSpec.parse(group.shift), np.random.default_rng([seed, 2, i]))
+        for i, (name, group) in enumerate(scenario.hospitals())
+        if group.shift
+    }
 
 
 def images_table(
@@ -278,9 +309,16 @@ def read_hospital(path: Path, name: str | None = None) -> HospitalData:
 def manifest(
     scenario: Scenario, seed: int, test_fraction: float, draws: list[HospitalDraw], binary: np.ndarray
 ) -> dict:
+    shifts = {name: group.shift for name, group in scenario.hospitals()}
     hospitals = []
     for hospital in draws:
-        row = {"hospital": hospital.name, "type": hospital.type}
+        shift = shifts[hospital.name]
+        row = {
+            "hospital": hospital.name,
+            "type": hospital.type,
+            "shift": shift,  # the scanner its images were recorded with ('' for the source's own)
+            "shift_parameter": ShiftSpec.parse(shift).parameter if shift else None,
+        }
         for split, index in (("train", hospital.train_index), ("test", hospital.test_index)):
             row[f"n_{split}"] = int(len(index))
             row[f"n_{split}_abnormal"] = int(binary[index].sum())
@@ -320,8 +358,10 @@ def write_partitions(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
+        shifted = scanners(scenario, seed)
         for hospital in draws:
-            pq.write_table(hospital_table(images, labels, binary, hospital), tmp / f"{hospital.name}.parquet")
+            table = hospital_table(images, labels, binary, hospital, shifted.get(hospital.name))
+            pq.write_table(table, tmp / f"{hospital.name}.parquet")
         info = manifest(scenario, seed, test_fraction, draws, binary)
         info["holdout"] = "test" if validation_fraction is None else "validation"
         (tmp / "manifest.json").write_text(json.dumps(info, indent=2) + "\n")

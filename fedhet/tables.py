@@ -125,9 +125,19 @@ def hospitals_table(manifest_paths: list[str | Path]) -> pd.DataFrame:
         n_total=first["n_train"] + first["n_test"],
         abnormal_ratio=(first["n_train_abnormal"] + first["n_test_abnormal"]) / (first["n_train"] + first["n_test"]),
     )
-    return first[
-        ["hospital", "type", "n_total", "abnormal_ratio", "n_train", "n_train_abnormal", "n_test", "n_test_abnormal"]
+    columns = [
+        "hospital",
+        "type",
+        "n_total",
+        "abnormal_ratio",
+        "n_train",
+        "n_train_abnormal",
+        "n_test",
+        "n_test_abnormal",
     ]
+    if first.get("shift", pd.Series(dtype=str)).fillna("").astype(bool).any():  # a scanner shift somewhere
+        columns.append("shift")
+    return first[columns]
 
 
 def markdown(df: pd.DataFrame, float_format: str = "{:.3f}") -> str:

@@ -21,7 +21,7 @@ RESULTS = fc.results_root(config)  # results/[<run>/]<dataset>
 
 
 wildcard_constraints:
-    scenario=r"[a-z][a-z0-9_.x\-]*r[0-9.e\-]+",
+    scenario=r"[a-z][a-z0-9_.x\-]*r[0-9.e\-]+(_[a-z]+[1-5])?",
     mode="federated|local|large_only",
     algorithm=r"[a-z]+(-[a-z]+[0-9.e+\-]+)*",
     dp=r"[A-Za-z0-9_.\-]+",
