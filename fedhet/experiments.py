@@ -24,7 +24,7 @@ from fedhet.algorithms import FEDAVG, AlgorithmSpec, canonical_key
 from fedhet.config import Cell, ConfigError
 from fedhet.data import dataset_spec, pool_counts
 from fedhet.partition import HospitalGroup, PartitionError, Scenario, check_feasible
-from fedhet.shift import normalise_shift
+from fedhet.shift import ShiftSpec, normalise_shift
 from fedhet.specs import MODE_TAKES_ALGORITHM, DPSpec, check_spec
 
 GRID_FIELDS = ("abnormal_ratio", "size", "count", "abnormal_count", "shift")
@@ -58,6 +58,8 @@ def coordinate(scenario: Scenario, key: str) -> float:
         raise ExperimentError(f"grid key {key!r}: scenario {scenario.key()} has no hospital type {type_!r}")
     if field == "abnormal_count":
         return group.n_abnormal
+    if field == "shift":  # the shift's severity, 0 for none: a number to plot and regress on
+        return ShiftSpec.parse(group.shift).severity if group.shift else 0
     return getattr(group, field)
 
 
@@ -289,7 +291,26 @@ REMEDY_FIGURES = {
     8: RemedyFigure(8, "remedies", "Figure 8: remedies for heterogeneity against FedAvg"),
     9: RemedyFigure(9, "remedies_dp", "Figure 9: remedies under DP at every hospital, against FedAvg with DP"),
 }
-FIGURES = {**SWEEP_FIGURES, **PRIVACY_FIGURES, **REMEDY_FIGURES}
+
+
+@dataclass(frozen=True)
+class ModeFigure:
+    """Metrics against grid key ``x``, one curve per training mode: what federated training, a
+    hospital alone and the large hospital alone give each hospital type as ``x`` changes."""
+
+    number: int
+    experiment: str
+    x: str
+    title: str
+    metrics: tuple[str, ...] = ("recall", "auroc", "auprc")
+
+
+MODE_FIGURES = {
+    10: ModeFigure(
+        10, "scanner_shift", "small.shift", "Figure 10: the small hospitals' scanner shift, per training mode"
+    ),
+}
+FIGURES = {**SWEEP_FIGURES, **PRIVACY_FIGURES, **REMEDY_FIGURES, **MODE_FIGURES}
 
 
 def privacy_figure_cells(config: dict, number: int) -> list[Cell]:
@@ -328,12 +349,24 @@ def remedy_figure_cells(config: dict, number: int) -> list[Cell]:
     return [cell for cell in cells if MODE_TAKES_ALGORITHM[cell.mode] and cell.holdout == "test"]
 
 
+def mode_figure_cells(config: dict, number: int) -> list[Cell]:
+    figure = MODE_FIGURES[number]
+    if figure.experiment not in config["experiments"]:
+        raise ExperimentError(f"fig{number}: needs experiments.{figure.experiment} in the config")
+    if figure.x not in config["experiments"][figure.experiment].get("grid", {}):
+        raise ExperimentError(f"fig{number}: experiments.{figure.experiment}.grid needs {figure.x}")
+    cells = experiment_cells(config, figure.experiment)
+    return [c for c in cells if c.algorithm == FEDAVG.key() and c.dp == "nodp" and c.holdout == "test"]
+
+
 def figure_cells(config: dict, number: int) -> list[Cell]:
-    """The training cells Figure ``number`` (2–9) plots."""
+    """The training cells Figure ``number`` (2–10) plots."""
     if number in PRIVACY_FIGURES:
         return privacy_figure_cells(config, number)
     if number in REMEDY_FIGURES:
         return remedy_figure_cells(config, number)
+    if number in MODE_FIGURES:
+        return mode_figure_cells(config, number)
     cells = experiment_cells(config, SWEEP_FIGURES[number].experiment, figure_points(config, number))
     return [cell for cell in cells if cell.algorithm == FEDAVG.key()]
 

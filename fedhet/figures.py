@@ -16,12 +16,15 @@ import vl_convert as vlc
 from fedhet import atomic_output
 from fedhet.algorithms import FEDAVG
 from fedhet.experiments import (
+    MODE_FIGURES,
     PRIVACY_FIGURES,
     REMEDY_FIGURES,
     SWEEP_FIGURES,
+    ModeFigure,
     PrivacyFigure,
     RemedyFigure,
     SweepFigure,
+    coordinate,
 )
 from fedhet.metrics import summarise
 from fedhet.partition import Scenario
@@ -302,18 +305,68 @@ def remedy_chart(data: pd.DataFrame, figure: RemedyFigure, spec: dict) -> alt.Ch
     return titled_grid(rows, figure.title, subtitle, spec)
 
 
+def mode_figure_data(metrics: pd.DataFrame, figure: ModeFigure) -> pd.DataFrame:
+    """Per training mode, evaluated group (small hospitals' mean on their own test splits, the
+    large hospital), metric and value of ``figure.x``: mean and 95% CI over seeds."""
+    points = pd.concat([group_mean(metrics, t) for t in GROUP_LABELS], ignore_index=True)
+    points = points[points["metric"].isin(figure.metrics)].copy()
+    scenarios = {key: Scenario.parse(key) for key in points["scenario"].unique()}
+    points["x"] = [coordinate(scenarios[key], figure.x) for key in points["scenario"]]
+    data = summarise(points, ["mode", "hospital_type", "metric", "x"])
+    data["curve"] = data["mode"].map(MODE_LABELS)
+    data["group"] = data["hospital_type"].map(GROUP_LABELS)
+    data.insert(0, "figure", figure.number)
+    return data
+
+
+def mode_chart(data: pd.DataFrame, figure: ModeFigure, spec: dict) -> alt.Chart:
+    """One panel per metric (rows) and evaluated group (columns); a line per training mode."""
+    what, field = figure.x.split(".")
+    title = f"{what} hospitals' {field} severity (0: none)" if field == "shift" else figure.x
+    x = alt.X("x:O", title=title, axis=alt.Axis(labelAngle=0))
+    color = alt.Color(
+        "curve:N", title=None, sort=list(MODE_LABELS.values()), legend=alt.Legend(orient="bottom", symbolType="stroke")
+    )
+    rows = []
+    for metric in figure.metrics:
+        subset = data[data["metric"] == metric]
+        scale = value_scale(subset)
+        panels = []
+        for group in GROUP_LABELS.values():
+            panel = subset[subset["group"] == group]
+            base = alt.Chart(panel).encode(x=x, color=color)
+            errors = base.mark_rule(strokeWidth=2, opacity=0.5).encode(y=alt.Y("ci_low:Q", scale=scale), y2="ci_high:Q")
+            line = base.mark_line(point=True).encode(
+                y=alt.Y("mean:Q", title=METRIC_LABELS[metric], scale=scale),
+                tooltip=["curve", "x", "mean", "ci_low", "ci_high", "n"],
+            )
+            panels.append((errors + line).properties(width=spec["width"], height=spec["height"], title=group))
+        rows.append(panels)
+    return titled_grid(rows, figure.title, "line: mean over seeds; bar: 95% CI over seeds", spec)
+
+
+# Each figure family: its specs by number, how its plotted data are made, how they are drawn.
+FIGURE_KINDS = (
+    (SWEEP_FIGURES, sweep_figure_data, sweep_chart),
+    (PRIVACY_FIGURES, privacy_figure_data, privacy_chart),
+    (REMEDY_FIGURES, remedy_figure_data, remedy_chart),
+    (MODE_FIGURES, mode_figure_data, mode_chart),
+)
+
+
+def _kind(number: int):
+    for specs, data, chart in FIGURE_KINDS:
+        if number in specs:
+            return specs[number], data, chart
+    raise ValueError(f"no figure {number}")
+
+
 def figure_data(metrics: pd.DataFrame, number: int) -> pd.DataFrame:
-    """The plotted data of Figure ``number`` (2–9)."""
-    if number in PRIVACY_FIGURES:
-        return privacy_figure_data(metrics, PRIVACY_FIGURES[number])
-    if number in REMEDY_FIGURES:
-        return remedy_figure_data(metrics, REMEDY_FIGURES[number])
-    return sweep_figure_data(metrics, SWEEP_FIGURES[number])
+    """The plotted data of Figure ``number`` (2–10)."""
+    figure, data, _ = _kind(number)
+    return data(metrics, figure)
 
 
 def figure_chart(data: pd.DataFrame, number: int, spec: dict) -> alt.Chart:
-    if number in PRIVACY_FIGURES:
-        return privacy_chart(data, PRIVACY_FIGURES[number], spec)
-    if number in REMEDY_FIGURES:
-        return remedy_chart(data, REMEDY_FIGURES[number], spec)
-    return sweep_chart(data, SWEEP_FIGURES[number], spec)
+    figure, _, chart = _kind(number)
+    return chart(data, figure, spec)

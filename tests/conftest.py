@@ -30,6 +30,30 @@ def mirror_dir() -> Path | None:
     return None
 
 
+def medmnist_dir() -> Path | None:
+    """The MedMNIST copy: among $FEDHET_DATA_MIRROR's directories, beside the FashionMNIST one
+    (as laid out in ../shared/data), or in the checkout's ../shared."""
+    listed = [Path(p) for p in (os.environ.get(MIRROR_ENV) or "").split(os.pathsep) if p]
+    fashion = mirror_dir()
+    candidates = [
+        *listed,
+        *([fashion.parent / "medmnist"] if fashion else []),
+        REPO.parent / "shared" / "data" / "medmnist",
+    ]
+    for candidate in candidates:
+        if (candidate / "pneumoniamnist.npz").is_file():
+            return candidate.resolve()
+    return None
+
+
+@pytest.fixture(scope="session")
+def medmnist_mirror() -> Path:
+    path = medmnist_dir()
+    if path is None:
+        pytest.skip(f"no MedMNIST copy (pneumoniamnist.npz): add its directory to ${MIRROR_ENV}")
+    return path
+
+
 @pytest.fixture(scope="session")
 def fashion_mirror() -> Path:
     path = mirror_dir()
@@ -45,7 +69,7 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
-def snakemake(workdir: Path, *args: str, overrides: dict | None = None, mirror: Path) -> str:
+def snakemake(workdir: Path, *args: str, overrides: dict | None = None, mirror: Path | str) -> str:
     configfiles = ["config/quick.yaml"]
     if overrides:
         (workdir / "override.yaml").write_text(yaml.safe_dump(overrides))

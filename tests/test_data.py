@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, mirror_dir
 from fedhet import data
 from fedhet.config import ConfigError, validate_config
 from fedhet.data import FASHION_MNIST, DataError, binary_labels, fetch_file, read_idx
@@ -138,22 +137,8 @@ def test_real_fashion_mnist(fashion_mirror, tmp_path):
     assert (binary.sum(), len(binary) - binary.sum()) == data.pool_counts(FASHION_MNIST, [7, 8, 9]) == (18000, 42000)
 
 
-def medmnist_mirror() -> Path | None:
-    """The MedMNIST copy beside the FashionMNIST mirror that $FEDHET_DATA_MIRROR names (as
-    laid out in ../shared/data), or in the checkout's ../shared."""
-    fashion = mirror_dir()
-    for candidate in ([fashion.parent / "medmnist"] if fashion else []) + [
-        REPO.parent / "shared" / "data" / "medmnist"
-    ]:
-        if (candidate / "pneumoniamnist.npz").is_file():
-            return candidate
-    return None
-
-
-def test_pneumonia_mnist_plugs_in(tmp_path, monkeypatch):
-    mirror = medmnist_mirror()
-    if mirror is None:
-        pytest.skip("no MedMNIST copy beside $FEDHET_DATA_MIRROR")
+def test_pneumonia_mnist_plugs_in(tmp_path, monkeypatch, medmnist_mirror):
+    mirror = medmnist_mirror
     monkeypatch.setenv(data.MIRROR_ENV, str(mirror))  # the production path: the variable wins over config
     spec = data.dataset_spec("pneumonia_mnist")
     fetch_file(spec, "pneumoniamnist.npz", tmp_path / "pneumoniamnist.npz", data.resolve_mirror("/nonexistent"))

@@ -194,3 +194,48 @@ def test_privacy_figure_draws_clipping_only_cells_as_a_flat_reference():
     assert sorted(curves["epsilon"].unique()) == [1, 10]  # the ε axis holds finite budgets only
     spec = privacy_chart(data, PRIVACY_FIGURES[7], {"width": 100, "height": 80, "font_size": 10}).to_dict()
     assert "clipping without noise (ε = ∞)" in json.dumps(spec, ensure_ascii=False)
+
+
+def test_scanner_shift_figure_has_a_curve_per_mode_against_severity(tmp_path):
+    """Figure 10 from synthetic cells: the small hospitals' metric falls with blur severity
+    when they train alone, less when federated; the x axis is the severity (0 = none)."""
+    from fedhet.experiments import MODE_FIGURES, figure_cells
+    from fedhet.figures import figure_chart, figure_data, save_svg
+
+    drop = {"federated": 0.01, "local": 0.05, "large_only": 0.03}
+    shifts = {"none": 0, "blur2": 2, "blur4": 4}
+    rows = [
+        {
+            "scenario": apply_point(HOSPITALS, {"small.shift": shift}, "test").key(),
+            "mode": mode,
+            "algorithm": "fedavg",
+            "dp": "nodp",
+            "holdout": "test",
+            "seed": seed,
+            "hospital": f"{kind}_1",
+            "hospital_type": kind,
+            "metric": metric,
+            "value": 0.95 - (drop[mode] * severity if kind == "small" else 0.0) + noise,
+        }
+        for mode in drop
+        for shift, severity in shifts.items()
+        for seed, noise in SEED_NOISE.items()
+        for kind in ("large", "small")
+        for metric in MODE_FIGURES[10].metrics
+    ]
+    data = figure_data(pd.DataFrame(rows), 10)
+    small = data[(data["hospital_type"] == "small") & (data["metric"] == "auroc")].set_index(["curve", "x"])
+    assert sorted(data["x"].unique()) == [0, 2, 4]
+    assert small.loc[("small only", 4), "mean"] == pytest.approx(0.95 - 0.2)
+    assert small.loc[("federated", 4), "mean"] == pytest.approx(0.95 - 0.04) and small["n"].eq(3).all()
+    large = data[data["hospital_type"] == "large"]
+    assert np.allclose(large["mean"], 0.95)
+    save_svg(figure_chart(data, 10, {"width": 100, "height": 80, "font_size": 10}), tmp_path / "fig10.svg")
+    assert "small hospitals' shift severity (0: none)" in (tmp_path / "fig10.svg").read_text()
+    config = {
+        "hospitals": HOSPITALS,
+        "seeds": [0],
+        "experiments": {"scanner_shift": {"grid": {"small.shift": list(shifts)}, "modes": list(drop), "seeds": [0, 1]}},
+    }
+    cells = figure_cells(config, 10)
+    assert len(cells) == 3 * 3 * 2 and {c.scenario.endswith("_blur4") for c in cells} == {True, False}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -238,6 +239,35 @@ def test_a_config_with_its_own_experiments_runs_none_of_the_defaults(tmp_path, f
     assert jobs["train_cell"] == 6 + 1 and "figure" not in jobs and "selection" not in jobs
     none = scheduled(snakemake(workdir, "-n", "all", overrides={"experiments": {}}, mirror=fashion_mirror))
     assert none["train_cell"] == 6 and "trends" not in none
+
+
+PNEUMONIA = {
+    "data": {"dataset": "pneumonia_mnist", "abnormal_classes": [1]},
+    "hospitals": [
+        {"type": "large", "count": 1, "size": 300, "abnormal_ratio": 0.5},
+        {"type": "small", "count": 2, "size": 60, "abnormal_ratio": 0.1},
+    ],
+    "seeds": [0],
+    "experiments": {"scanner_shift": {"grid": {"small.shift": ["none", "blur3"]}, "modes": ["federated", "local"]}},
+}
+
+
+def test_a_pneumonia_run_leaves_the_fashion_mnist_results_intact(tmp_path, built, fashion_mirror, medmnist_mirror):
+    workdir = tmp_path / "both"
+    shutil.copytree(built, workdir, symlinks=True)
+    fashion = {p: p.read_bytes() for p in (workdir / OUT).rglob("*") if p.is_file()}
+    mirrors = f"{fashion_mirror}{os.pathsep}{medmnist_mirror}"
+    snakemake(workdir, "all", overrides=PNEUMONIA, mirror=mirrors)
+    pneumonia = workdir / "results" / "pneumonia_mnist"
+    for output in ("fig1.svg", "fig10.svg", "tables/table2.md", "metrics.parquet"):
+        assert (pneumonia / output).is_file(), output
+    metrics = pd.read_parquet(pneumonia / "metrics.parquet")
+    # the official test split (624 images) is every model's external test set
+    assert set(metrics.loc[metrics.hospital_type == "external", "n_test"]) == {624}
+    assert {s.endswith("_blur3") for s in metrics["scenario"]} == {True, False}
+    assert not any(c.endswith("_study") for c in pd.read_csv(pneumonia / "tables" / "table2.csv"))
+    after = {p: p.read_bytes() for p in (workdir / OUT).rglob("*") if p.is_file()}
+    assert after == fashion  # not one FashionMNIST output touched
 
 
 def test_one_figure_target_schedules_only_what_it_needs(tmp_path, fashion_mirror):
