@@ -247,8 +247,11 @@ def privacy_chart(data: pd.DataFrame, figure: PrivacyFigure, spec: dict) -> alt.
 
 
 def setting_label(scenario: str, dp: str) -> str:
-    """A panel title for one grid point and DP setting, e.g. ``large 50%, small 5%; ε = 1``."""
-    groups = ", ".join(f"{g.type} {g.abnormal_ratio:.0%}" for g in Scenario.parse(scenario).groups)
+    """A panel title for one grid point and DP setting, e.g. ``large 50%, small 5%; ε = 1`` (a
+    scanner shift follows its group's ratio: ``small 10% blur4``)."""
+    groups = ", ".join(
+        f"{g.type} {g.abnormal_ratio:.0%}" + (f" {g.shift}" if g.shift else "") for g in Scenario.parse(scenario).groups
+    )
     spec = DPSpec.parse(dp)
     return f"{groups}; " + (f"ε = {spec.epsilon:g}" if spec.enabled else "no DP")
 

@@ -65,6 +65,17 @@ def seed_summary(metrics: pd.DataFrame, hospital_type: str = "small") -> pd.Data
     return summarise(group_mean(metrics, hospital_type), [*CONDITION_KEYS, "metric"])
 
 
+def external_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per mode and metric, over seeds: the external test set's verdict on the models the small
+    hospitals use (the global model, each one's own, or the large hospital's), averaged over
+    the small hospitals of each cell."""
+    used = metrics.loc[metrics["hospital_type"] == "small", [*CELL_KEYS, "hospital", "model"]].drop_duplicates()
+    external = metrics[metrics["hospital_type"] == "external"].drop(columns="hospital")
+    rows = used.merge(external, on=[*CELL_KEYS, "model"])
+    per_cell = rows.groupby([*CELL_KEYS, "metric"], as_index=False)["value"].mean()
+    return summarise(per_cell, [*CONDITION_KEYS, "metric"])
+
+
 def format_ci(mean: float, lo: float, hi: float) -> str:
     if pd.isna(mean):
         return "—"

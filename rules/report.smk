@@ -30,6 +30,7 @@ rule core_tables:
             for i in (1, 2, 3)
             for ext in ("csv", "md")
         },
+        external=f"{RESULTS}/tables/external.csv",
     log:
         f"{RESULTS}/logs/core_tables.log",
     localrule: True

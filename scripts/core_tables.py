@@ -2,6 +2,7 @@ from fedhet import setup_logging
 from fedhet.tables import (
     comparison_markdown,
     comparison_table,
+    external_table,
     hospitals_table,
     markdown,
     read_cells,
@@ -19,3 +20,4 @@ for name, modes in (("table2", ("federated", "local")), ("table3", ("federated",
     table = comparison_table(metrics, modes, snakemake.params.reference)
     write_csv_atomic(table, out[f"{name}_csv"])
     write_text_atomic(comparison_markdown(table, modes), out[f"{name}_md"])
+write_csv_atomic(external_table(metrics), out.external)

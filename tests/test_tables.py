@@ -14,6 +14,7 @@ from fedhet.tables import (
     check_privacy_budgets,
     comparison_markdown,
     comparison_table,
+    external_table,
     group_mean,
     study_reference,
 )
@@ -133,3 +134,25 @@ def test_budget_table_averages_small_hospitals_per_round():
     # per seed: mean of the two small hospitals (the large one left out), then mean over seeds
     assert budget.loc[1, "mean"] == pytest.approx(0.35) and budget.loc[2, "mean"] == pytest.approx(0.75)
     assert (budget["n"] == 2).all()
+
+
+def test_external_table_scores_the_models_the_small_hospitals_use():
+    def rows(mode, seed, models):
+        out = []
+        for hospital, (model, value) in models.items():
+            kind = "external" if hospital.startswith("external") else hospital.split("_")[0]
+            out.append({"scenario": SCENARIO, "mode": mode, "algorithm": "fedavg", "dp": "nodp", "holdout": "test",
+                        "seed": seed, "hospital": "external" if kind == "external" else hospital,
+                        "hospital_type": kind, "model": model, "metric": "auroc", "value": value})  # fmt: skip
+        return out
+
+    metrics = []
+    for seed, shift in ((0, 0.0), (1, 0.02)):
+        # local: each hospital its own model; the external rows score every model
+        own = {name: (name, 0.9) for name in ("small_1", "small_2", "large_1")}
+        scored = {"external_a": ("small_1", 0.70 + shift), "external_b": ("small_2", 0.80 + shift)}
+        metrics += rows("local", seed, {**own, **scored, "external_c": ("large_1", 0.99)})
+        metrics += rows("federated", seed, {"small_1": ("global", 0.9), "external": ("global", 0.95 + shift)})
+    table = external_table(pd.DataFrame(metrics)).set_index("mode")
+    assert table.loc["local", "mean"] == pytest.approx(0.76)  # small_1's and small_2's models, not large_1's
+    assert table.loc["federated", "mean"] == pytest.approx(0.96) and table.loc["federated", "n"] == 2
