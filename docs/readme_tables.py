@@ -411,6 +411,65 @@ def fig9(root: Path) -> str:
     return _remedy_table(root, "fig9.csv")
 
 
+# --- PneumoniaMNIST ---------------------------------------------------------------------------
+
+PNEUMONIA = "pneumonia_mnist"  # its files under docs/results/
+MODE_COLUMNS = {"federated": "federated", "local": "small only", "large_only": "large only"}
+
+
+def _mode_means(root: Path, directory: str) -> dict[tuple[str, str], pd.Series]:
+    """(mode, metric) → mean/ci of the small hospitals' metric on their own test splits."""
+    out = {}
+    for file, modes in (("table2.csv", ("federated", "local")), ("table3.csv", ("large_only",))):
+        for _, r in _csv(root, f"{directory}/{file}").iterrows():
+            for mode in modes:
+                out[(mode, r["metric"])] = pd.Series(
+                    {"mean": r[f"{mode}_mean"], "ci_low": r[f"{mode}_ci_low"], "ci_high": r[f"{mode}_ci_high"]}
+                )
+    return out
+
+
+def pneumonia_core(root: Path) -> str:
+    own = _mode_means(root, PNEUMONIA)
+    external = _csv(root, f"{PNEUMONIA}/external.csv")
+    rows = []
+    for metric in ("recall", "precision", "auroc", "auprc"):
+        rows.append(["own test splits", METRIC_LABELS[metric]] + [_pm(own[(m, metric)]) for m in MODE_COLUMNS])
+    for metric in ("recall", "precision", "auroc", "auprc"):
+        rows.append(
+            ["external (624 images)", METRIC_LABELS[metric]]
+            + [_pm(_one(external, mode=m, metric=metric)) for m in MODE_COLUMNS]
+        )
+    return _table(["evaluated on", "metric", *MODE_COLUMNS.values()], rows)
+
+
+def pneumonia_beside(root: Path) -> str:
+    """The small hospitals' AUROC per mode: PneumoniaMNIST, FashionMNIST and the study."""
+    pneumonia, fashion = _mode_means(root, PNEUMONIA), _mode_means(root, ".")
+    study = {"federated": 0.993, "local": 0.967, "large_only": 0.970}  # the study's Tables 2–3
+    rows = []
+    for mode, label in MODE_COLUMNS.items():
+        rows.append([label, _pm(pneumonia[(mode, "auroc")]), _pm(fashion[(mode, "auroc")]), f"{study[mode]:.3f}"])
+    return _table(["small hospitals' AUROC", "PneumoniaMNIST (fedhet)", "FashionMNIST (fedhet)", "study"], rows)
+
+
+def pneumonia_fig7(root: Path) -> str:
+    return _privacy_figure(root, f"{PNEUMONIA}/fig7.csv")
+
+
+def pneumonia_fig10(root: Path) -> str:
+    df = _csv(root, f"{PNEUMONIA}/fig10.csv")
+    severities = sorted(df["x"].unique())
+    header = ["evaluated on", "metric", "mode"] + [f"severity {x}" if x else "no shift" for x in severities]
+    rows = []
+    for group in ("small hospitals (mean)", "large hospital"):
+        for metric in ("recall", "auroc", "auprc"):
+            for mode, label in MODE_COLUMNS.items():
+                part = df[(df["group"] == group) & (df["metric"] == metric) & (df["mode"] == mode)]
+                rows.append([group, METRIC_LABELS[metric], label] + [_pm(_one(part, x=x)) for x in severities])
+    return _table(header, rows)
+
+
 BLOCKS: dict[str, Callable[[Path], str]] = {
     "table2": table2,
     "table3": table3,

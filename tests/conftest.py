@@ -19,47 +19,39 @@ REPO = Path(__file__).resolve().parent.parent
 OUT = "results/fashion_mnist"  # where the quick config's outputs go (no run name; its dataset)
 
 
-def mirror_dir() -> Path | None:
-    """The FashionMNIST directory among $FEDHET_DATA_MIRROR's (``os.pathsep``-separated), or
-    the checkout's ../shared copy."""
-    listed = (os.environ.get(MIRROR_ENV) or "").split(os.pathsep)
-    candidates = [*listed, REPO.parent / "shared" / "data" / "fashion-mnist"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "train-labels-idx1-ubyte.gz").is_file():
-            return Path(candidate).resolve()  # the workflow tests run in other directories
-    return None
-
-
-def medmnist_dir() -> Path | None:
-    """The MedMNIST copy: among $FEDHET_DATA_MIRROR's directories, beside the FashionMNIST one
-    (as laid out in ../shared/data), or in the checkout's ../shared."""
+def _data_dir(marker: str, shared: str) -> Path | None:
+    """The first directory holding ``marker``: among $FEDHET_DATA_MIRROR's (``os.pathsep``-
+    separated), then the checkout's ../shared/data/<shared>. Absolute: the workflow tests run
+    in other directories."""
     listed = [Path(p) for p in (os.environ.get(MIRROR_ENV) or "").split(os.pathsep) if p]
-    fashion = mirror_dir()
-    candidates = [
-        *listed,
-        *([fashion.parent / "medmnist"] if fashion else []),
-        REPO.parent / "shared" / "data" / "medmnist",
-    ]
-    for candidate in candidates:
-        if (candidate / "pneumoniamnist.npz").is_file():
+    for candidate in [*listed, REPO.parent / "shared" / "data" / shared]:
+        if (candidate / marker).is_file():
             return candidate.resolve()
     return None
 
 
+def mirror_dir() -> Path | None:
+    return _data_dir("train-labels-idx1-ubyte.gz", "fashion-mnist")
+
+
+def medmnist_dir() -> Path | None:
+    return _data_dir("pneumoniamnist.npz", "medmnist")
+
+
+def _found(path: Path | None, what: str) -> Path:
+    if path is None:
+        pytest.skip(f"no {what}: add its directory to ${MIRROR_ENV}")
+    return path
+
+
 @pytest.fixture(scope="session")
 def medmnist_mirror() -> Path:
-    path = medmnist_dir()
-    if path is None:
-        pytest.skip(f"no MedMNIST copy (pneumoniamnist.npz): add its directory to ${MIRROR_ENV}")
-    return path
+    return _found(medmnist_dir(), "MedMNIST copy (pneumoniamnist.npz)")
 
 
 @pytest.fixture(scope="session")
 def fashion_mirror() -> Path:
-    path = mirror_dir()
-    if path is None:
-        pytest.skip(f"no FashionMNIST mirror: set ${MIRROR_ENV}")
-    return path
+    return _found(mirror_dir(), "FashionMNIST mirror")
 
 
 def copy_workflow(dest: Path) -> Path:
