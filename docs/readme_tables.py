@@ -67,7 +67,10 @@ def _signed(x: float, digits: int) -> str:
 
 
 def _pm(row: pd.Series, digits: int = 3) -> str:
-    """``mean ± half-width of the 95% interval``, as fedhet's own tables write it."""
+    """``mean ± half-width of the 95% interval``, as fedhet's own tables write it; — where the
+    metric is undefined in every seed (precision when nothing is predicted abnormal)."""
+    if pd.isna(row["mean"]):
+        return "—"
     return f"{row['mean']:.{digits}f} ± {(row['ci_high'] - row['ci_low']) / 2:.{digits}f}"
 
 
@@ -453,6 +456,25 @@ def pneumonia_beside(root: Path) -> str:
     return _table(["small hospitals' AUROC", "PneumoniaMNIST (fedhet)", "FashionMNIST (fedhet)", "study"], rows)
 
 
+PNEUMONIA_BUDGET_COLUMNS = (
+    ("federated", "auroc", "federated AUROC"),
+    ("federated", "recall", "federated recall"),
+    ("large_only", "auroc", "large only AUROC"),
+    ("large_only", "recall", "large only recall"),
+    ("local", "auroc", "small only AUROC"),
+)
+
+
+def pneumonia_budget(root: Path) -> str:
+    df = _csv(root, f"{PNEUMONIA}/budget.csv")
+    df = df[df["dp"] == "nodp"]
+    rows = [
+        [str(rnd)] + [_pm(_one(df, round=rnd, mode=mode, metric=metric)) for mode, metric, _ in PNEUMONIA_BUDGET_COLUMNS]
+        for rnd in (1, 3, 6, 8, 10)
+    ]
+    return _table(["rounds"] + [label for *_, label in PNEUMONIA_BUDGET_COLUMNS], rows)
+
+
 def pneumonia_fig7(root: Path) -> str:
     return _privacy_figure(root, f"{PNEUMONIA}/fig7.csv")
 
@@ -462,12 +484,12 @@ def pneumonia_fig10(root: Path) -> str:
     severities = sorted(df["x"].unique())
     header = ["evaluated on", "metric", "mode"] + [f"severity {x}" if x else "no shift" for x in severities]
     rows = []
-    for group in ("small hospitals (mean)", "large hospital"):
-        for metric in ("recall", "auroc", "auprc"):
-            for mode, label in MODE_COLUMNS.items():
-                part = df[(df["group"] == group) & (df["metric"] == metric) & (df["mode"] == mode)]
-                rows.append([group, METRIC_LABELS[metric], label] + [_pm(_one(part, x=x)) for x in severities])
-    return _table(header, rows)
+    small = df[df["group"] == "small hospitals (mean)"]  # the shifted ones; the large hospital's scanner is unchanged
+    for metric in ("recall", "auroc", "auprc"):
+        for mode, label in MODE_COLUMNS.items():
+            part = small[(small["metric"] == metric) & (small["mode"] == mode)]
+            rows.append([METRIC_LABELS[metric], label] + [_pm(_one(part, x=x)) for x in severities])
+    return _table(header[1:], rows)
 
 
 BLOCKS: dict[str, Callable[[Path], str]] = {
@@ -487,6 +509,11 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "selection": selection,
     "fig8": fig8,
     "fig9": fig9,
+    "pneumonia_core": pneumonia_core,
+    "pneumonia_beside": pneumonia_beside,
+    "pneumonia_budget": pneumonia_budget,
+    "pneumonia_fig7": pneumonia_fig7,
+    "pneumonia_fig10": pneumonia_fig10,
 }
 
 
@@ -699,7 +726,22 @@ def prose_selection(root: Path) -> str:
     )
 
 
+def prose_pneumonia_answer(root: Path) -> list[str]:
+    own = _mode_means(root, PNEUMONIA)
+    external = _csv(root, f"{PNEUMONIA}/external.csv")
+
+    def ext(mode: str) -> str:
+        return _pm(_one(external, mode=mode, metric="auroc"))
+
+    return [
+        f"{_pm(own[('federated', 'auroc')])} against {_pm(own[('large_only', 'auroc')])} for the large hospital's own model",
+        f"(AUROC {ext('federated')} vs {ext('large_only')})",
+        f"(recall {_pm(own[('federated', 'recall')])} vs {_pm(own[('large_only', 'recall')])})",
+    ]
+
+
 PROSE: list[Callable[[Path], str | list[str]]] = [
+    prose_pneumonia_answer,
     prose_shared_under_dp,
     prose_dp_cost,
     prose_dp_profile,

@@ -68,7 +68,7 @@ def run_cell(
     # Every DP and algorithm check runs here, before any client is built or trained.
     validate_dp(dp, {name: len(d.train_labels) for name, d in hospital_data.items()}, training_types)
     private = private_hospitals(dp, training_types)
-    check_algorithm(cell.mode, algorithm, private)
+    check_algorithm(cell.mode, algorithm, private, dp)
     public = None
     if algorithm.info.needs_shared_data:
         if shared_path is None:
@@ -105,6 +105,7 @@ def run_cell(
         eval_every_round=config["evaluation"]["every_round"],
         progress=progress,
         device=device,
+        server_dp=dp if dp.client_level else None,
     )
     log.info(f"cell {cell}: trained in {time.perf_counter() - start:.1f}s")
     labels = cell.labels()
@@ -112,6 +113,9 @@ def run_cell(
     write_parquet_atomic(result.rounds.assign(**labels), rounds_out)
     write_parquet_atomic(metrics, metrics_out)
     if privacy_out is not None:
-        records = [site.client.privacy_record(trained=site.name in training) for site in sites]
+        records = [
+            result.server_privacy.get(site.name) or site.client.privacy_record(trained=site.name in training)
+            for site in sites
+        ]
         write_parquet_atomic(privacy_table(records).assign(**labels), privacy_out)
     return metrics

@@ -278,4 +278,5 @@ class PrivateBatches:
             ),
             delta=self.spec.delta,
             accountant=self.spec.accountant,
+            level="record",
         )

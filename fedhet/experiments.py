@@ -25,7 +25,7 @@ from fedhet.config import Cell, ConfigError
 from fedhet.data import dataset_spec, pool_counts
 from fedhet.partition import HospitalGroup, PartitionError, Scenario, check_feasible
 from fedhet.shift import ShiftSpec, normalise_shift
-from fedhet.specs import MODE_TAKES_ALGORITHM, DPSpec, check_spec
+from fedhet.specs import CLIENT_LEVEL, MODE_TAKES_ALGORITHM, DPSpec, check_spec
 
 GRID_FIELDS = ("abnormal_ratio", "size", "count", "abnormal_count", "shift")
 
@@ -176,7 +176,13 @@ def check_experiments(config: dict) -> None:
     """Raise ``ExperimentError`` naming the first grid point the pool cannot supply."""
     data = config["data"]
     n_abnormal, n_normal = pool_counts(dataset_spec(data["dataset"]), data["abnormal_classes"])
-    for name in config["experiments"]:
+    for name, spec in config["experiments"].items():
+        others = sorted(set(spec.get("modes", ["federated"])) - {"federated"})
+        if others and any(dp.client_level for dp in dp_specs(config, name)):
+            raise ExperimentError(
+                f"experiments.{name}.modes: client-level DP (dp.placement client_level) protects hospitals in a"
+                f" federation; it cannot run in {', '.join(others)}"
+            )
         private = [dp for dp in dp_specs(config, name) if dp.enabled]
         for i, key in enumerate(algorithm_keys(config, name)):
             if private and not AlgorithmSpec.parse(key).info.dp_compatible:
@@ -272,6 +278,12 @@ PRIVACY_FIGURES = {
         (("federated", "all"), ("federated", "small_hospitals")),
         ("federated",),
         "Figure 7: federated, DP at every hospital vs at the small hospitals only",
+    ),
+    11: PrivacyFigure(
+        11,
+        (("federated", "all"), ("federated", CLIENT_LEVEL)),
+        ("federated",),
+        "Figure 11: a patient's record (DP-SGD at every hospital) vs a hospital's participation (client-level DP)",
     ),
 }
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -20,10 +20,12 @@ import torch
 
 from fedhet.algorithms import FEDAVG, AlgorithmSpec, load_strategy
 from fedhet.client import Client
+from fedhet.client_dp import ClientLevelDP
 from fedhet.device import CPU
 from fedhet.model import build_model
+from fedhet.privacy import PrivacyRecord
 from fedhet.server import fit
-from fedhet.specs import MODE_TAKES_ALGORITHM, ModelSpec, TrainSpec
+from fedhet.specs import MODE_TAKES_ALGORITHM, DPSpec, ModelSpec, TrainSpec
 from fedhet.strategy import Parameters, PublicRecords, Strategy, Update
 
 REFERENCE_TYPE = "large"  # the hospital type that trains alone in ``large_only``
@@ -96,10 +98,19 @@ def trainers(mode_name: str, hospitals: list[tuple[str, str]]) -> set[str]:
     return {hospitals[i][0] for run in mode(mode_name).runs(hospitals) for i in run.trainers}
 
 
-def check_algorithm(mode_name: str, algorithm: AlgorithmSpec, private: set[str]) -> None:
-    """Refuse an algorithm the mode does not take, or one DP cannot cover."""
+def check_algorithm(mode_name: str, algorithm: AlgorithmSpec, private: set[str], dp: DPSpec | None = None) -> None:
+    """Refuse an algorithm the mode does not take, or one DP cannot cover; and client-level DP
+    (``dp``) outside a federation or with an algorithm whose choices it does not cover."""
     if algorithm != FEDAVG and not mode(mode_name).takes_algorithm:
         raise ValueError(f"algorithm {algorithm.key()}: mode {mode_name} trains with fedavg only")
+    if dp is not None and dp.client_level:
+        if mode_name != "federated":
+            raise ValueError(f"dp {dp.key()}: client-level DP protects hospitals in a federation, not mode {mode_name}")
+        if not algorithm.info.dp_compatible:
+            raise ValueError(
+                f"algorithm {algorithm.key()}: sends a choice computed from the hospitals' records that the"
+                f" server's noise does not cover; it cannot run with dp {dp.key()}"
+            )
     if private and not algorithm.info.dp_compatible:
         raise ValueError(
             f"algorithm {algorithm.key()}: acts on a choice computed from private records that DP-SGD's"
@@ -111,6 +122,8 @@ def check_algorithm(mode_name: str, algorithm: AlgorithmSpec, private: set[str])
 class CellResult:
     metrics: pd.DataFrame  # one row per (model, evaluated hospital, metric)
     rounds: pd.DataFrame  # per-round training loss, picks and metrics of each hospital's model
+    # what the server's client-level DP spent on each hospital's participation (else empty)
+    server_privacy: dict[str, PrivacyRecord] = field(default_factory=dict)
 
 
 def _metric_rows(model: str, model_type: str, site: Site, state: Parameters, threshold: float) -> list[dict]:
@@ -156,11 +169,17 @@ def run_mode(
     eval_every_round: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
     device: torch.device = CPU,
+    server_dp: DPSpec | None = None,
 ) -> CellResult:
     """Train per mode under ``algorithm`` and evaluate on every relevant hospital's own test
     split (and the external set). ``public`` is the shared public set G, for algorithms that use
     one. ``progress(label, round, rounds)`` is called after every round. The global models live
-    on ``device``, beside the clients' (the server of a simulation shares their device)."""
+    on ``device``, beside the clients' (the server of a simulation shares their device).
+    ``server_dp`` (client-level DP, federated mode only) makes the aggregation DP-FedAvg's."""
+    if server_dp is not None and mode_name != "federated":
+        raise ValueError(
+            f"dp {server_dp.key()}: client-level DP protects hospitals inside a federation, not mode {mode_name}"
+        )
     runs = mode(mode_name).runs([(s.name, s.type) for s in sites])
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -172,6 +191,7 @@ def run_mode(
 
     metric_rows: list[dict] = []
     round_rows: list[dict] = []
+    server_privacy: dict[str, PrivacyRecord] = {}
     for run in runs:
         strategy = load_strategy(
             algorithm if mode(mode_name).takes_algorithm else FEDAVG,
@@ -181,6 +201,8 @@ def run_mode(
             train_spec=spec,
             seed=seed,
         )
+        if server_dp is not None:
+            strategy = ClientLevelDP(strategy, server_dp, spec.rounds, seed, device)
         trainers = [sites[i] for i in run.trainers]
         for i, site in enumerate(trainers):
             site.client.add_public(strategy.public_share(i))
@@ -197,13 +219,15 @@ def run_mode(
                         round_rows.append(_round_row(model, r, site.name, row["metric"], row["value"]))
 
         fit(strategy, [s.client for s in trainers], spec, rng, run.label, on_round, progress)
+        if server_dp is not None:
+            server_privacy.update({site.name: strategy.record(site.name) for site in trainers})
         evaluated = _models(run, strategy, sites)
         for site, model, state in evaluated:
             metric_rows += _metric_rows(model, run.model_type, site, state, threshold)
         if external is not None:
             for model, state in {model: state for _, model, state in evaluated}.items():
                 metric_rows += _metric_rows(model, run.model_type, external, state, threshold)
-    return CellResult(metrics=pd.DataFrame(metric_rows), rounds=pd.DataFrame(round_rows))
+    return CellResult(metrics=pd.DataFrame(metric_rows), rounds=pd.DataFrame(round_rows), server_privacy=server_privacy)
 
 
 def _round_row(model: str, r: int, hospital: str, quantity: str, value: float) -> dict:

@@ -162,6 +162,7 @@ PLACEMENT_LABELS = {
     "all": "DP at every hospital",
     "small_hospitals": "DP at small hospitals only",
     "large_hospitals": "DP at large hospitals only",
+    "client_level": "client-level DP at the server",
 }
 GROUP_LABELS = {"small": "small hospitals (mean)", "large": "large hospital"}
 

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, fields
 
 import pandas as pd
 
-from fedhet.specs import ACCOUNTANTS, DPSpec, check_spec
+from fedhet.specs import ACCOUNTANTS, CLIENT_LEVEL, DPSpec, check_spec
 
 # Opacus' default RDP orders stop at 63, which cannot certify ε below ~0.1 at δ = 1e-5;
 # the larger orders (as in Google's dp-accounting) make small budgets reachable.
@@ -37,9 +37,12 @@ log = logging.getLogger("fedhet")
 
 
 def private_hospitals(spec: DPSpec, hospital_types: dict[str, str]) -> set[str]:
-    """Names of the hospitals that train with DP-SGD under ``spec.placement``."""
+    """Names of the hospitals that train with DP-SGD under ``spec.placement`` (none under
+    client-level DP, where the server adds the noise)."""
     check_spec(spec)
-    wanted = {"none": (), "small_hospitals": ("small",), "large_hospitals": ("large",)}.get(spec.placement)
+    wanted = {"none": (), "small_hospitals": ("small",), "large_hospitals": ("large",), CLIENT_LEVEL: ()}.get(
+        spec.placement
+    )
     return {name for name, kind in hospital_types.items() if wanted is None or kind in wanted}
 
 
@@ -210,9 +213,10 @@ class PrivacyRecord:
     epsilon_spent: float = math.nan
     delta: float = math.nan
     accountant: str | None = None
+    level: str | None = None  # "record" (DP-SGD at the hospital) or "client" (the server's DP-FedAvg)
 
 
 def privacy_table(records: list[PrivacyRecord]) -> pd.DataFrame:
     """One row per hospital, with stable column types even when no hospital is private."""
     df = pd.DataFrame([asdict(r) for r in records], columns=[f.name for f in fields(PrivacyRecord)])
-    return df.astype({"private": bool, "trained": bool, "steps": "Int64", "accountant": "string"})
+    return df.astype({"private": bool, "trained": bool, "steps": "Int64", "accountant": "string", "level": "string"})

@@ -35,7 +35,10 @@ class TrainSpec:
 # applies: the non-federated modes are the study's references, trained with FedAvg alone.
 MODE_TAKES_ALGORITHM = {"federated": True, "local": False, "large_only": False}
 
-PLACEMENTS = ("none", "all", "small_hospitals", "large_hospitals")
+# Where DP applies: DP-SGD at every hospital, or at those of one type; or client-level DP
+# (fedhet.client_dp), where the server clips each hospital's update and adds the noise.
+CLIENT_LEVEL = "client_level"
+PLACEMENTS = ("none", "all", "small_hospitals", "large_hospitals", CLIENT_LEVEL)
 ACCOUNTANTS = ("prv", "rdp")
 # How per-example gradients are clipped: fedhet's book-keeping (fedhet.clipping), or Opacus
 # computing per-sample gradients ("hooks" was its fastest on our CNN; "ew" and "functorch"
@@ -60,6 +63,11 @@ class DPSpec:
     @property
     def enabled(self) -> bool:
         return self.placement != "none"
+
+    @property
+    def client_level(self) -> bool:
+        """DP-FedAvg: ``max_grad_norm`` bounds each hospital's update, the server adds the noise."""
+        return self.placement == CLIENT_LEVEL
 
     @property
     def clipping_only(self) -> bool:

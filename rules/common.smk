@@ -29,7 +29,7 @@ wildcard_constraints:
     beta=r"[0-9.e\-]+",
     dataset=r"[a-z_]+",
     filename=r"[^/]+",
-    n=r"[2-9]|10",
+    n=r"[2-9]|1[01]",
 
 
 def raw_files(wildcards=None):

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from fedhet.data import MIRROR_ENV
-from fedhet.partition import HospitalData
+from fedhet.partition import HospitalData, Scenario, write_partitions
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = "results/fashion_mnist"  # where the quick config's outputs go (no run name; its dataset)
@@ -118,3 +118,22 @@ def synthetic_hospital(name: str, n_train: int, n_test: int, ratio: float, seed:
     train_images, train_labels = make(n_train)
     test_images, test_labels = make(n_test)
     return HospitalData(name, train_images, train_labels, test_images, test_labels)
+
+
+@pytest.fixture(scope="session")
+def tiny_partitions(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    binary = np.arange(900) % 2
+    images, labels = rng.integers(0, 256, (900, 28, 28), dtype=np.uint8), binary * 7
+    scenario = Scenario.parse("large1x300r0.5-small2x250r0.5")
+    parts = tmp_path_factory.mktemp("parts")
+    write_partitions(parts, images, labels, binary, scenario, 0, 0.2)
+    return scenario, parts
+
+
+# A cell small enough for unit tests (run_cell on tiny_partitions).
+TINY_CONFIG = {
+    "model": {"conv1_channels": 4, "conv2_channels": 8, "kernel_size": 5},
+    "training": {"rounds": 2, "batch_size": 16},
+    "evaluation": {"threshold": 0.5, "every_round": False},
+}

@@ -15,13 +15,14 @@ from opacus.grad_sample.conv import compute_conv_grad_sample
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from conftest import TINY_CONFIG
 from fedhet.algorithms import FEDAVG, load_strategy
 from fedhet.cell import run_cell
 from fedhet.client import Client, TrainSpec
 from fedhet.config import Cell
 from fedhet.dpsgd import _conv2d_grad_sample
 from fedhet.model import ModelSpec, build_model
-from fedhet.partition import HospitalData, Scenario, write_partitions
+from fedhet.partition import HospitalData
 from fedhet.privacy import (
     RDP_ORDERS,
     calibrate_sigma,
@@ -324,22 +325,6 @@ def test_empty_poisson_batches_still_count_as_steps():
 # --- the cell's privacy table ------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tiny_partitions(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    binary = np.arange(900) % 2
-    images, labels = rng.integers(0, 256, (900, 28, 28), dtype=np.uint8), binary * 7
-    scenario = Scenario.parse("large1x300r0.5-small2x250r0.5")
-    parts = tmp_path_factory.mktemp("parts")
-    write_partitions(parts, images, labels, binary, scenario, 0, 0.2)
-    return scenario, parts
-
-
-TINY_CONFIG = {
-    "model": {"conv1_channels": 4, "conv2_channels": 8, "kernel_size": 5},
-    "training": {"rounds": 2, "batch_size": 16},
-    "evaluation": {"threshold": 0.5, "every_round": False},
-}
 # Who trains in each mode, and who is private under each placement among those who train.
 TRAINS = {"federated": {"large", "small"}, "local": {"large", "small"}, "large_only": {"large"}}
 PLACED = {"none": set(), "all": {"large", "small"}, "small_hospitals": {"small"}, "large_hospitals": {"large"}}

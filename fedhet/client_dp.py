@@ -1,0 +1,97 @@
+"""Client-level DP (DP-FedAvg, McMahan et al. 2018): the server clips each hospital's update
+and adds Gaussian noise to their sum, so that what it releases protects whether a hospital
+took part at all (all of its records at once), not one patient's record.
+
+Owns ``ClientLevelDP``, which wraps a strategy with one global model (FedAvg, FedProx, FedPer's
+shared layers, shared data) and replaces its aggregation; everything else is the strategy's.
+Each round, with w the global model the selected hospitals started from:
+
+    Δ_k = w_k − w                       (hospital k's shared floating-point parameters)
+    Δ̃_k = Δ_k · min(1, S / ‖Δ_k‖)       (clipped to norm S over all of them at once)
+    w  ← w + (Σ_k Δ̃_k + N(0, σ²S² I)) / m,   m = the hospitals selected this round.
+
+Equal weights, not FedAvg's record counts: adding or removing one hospital then moves the sum
+by at most S whatever its size (with count weights the large hospital's sensitivity would be
+its share of all records). σ is calibrated once for the run, ``rounds`` compositions of the
+Gaussian mechanism, by the accountant the record-level hospitals use (``fedhet.privacy``), with
+q = 1: fedhet selects a fixed number of hospitals per round (``fedhet.server.select_clients``),
+not a Poisson sample, so no amplification by sampling is claimed, and with the study's C = 1
+every hospital takes part in every round anyway. The noise is drawn on the server from a
+generator seeded by the cell's seed; the server still sees only ``Update``s.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from fedhet.device import CPU, stream_generator
+from fedhet.privacy import PrivacyRecord, calibrate_sigma, epsilon_of_history
+from fedhet.specs import DPSpec
+from fedhet.strategy import Parameters, Strategy, Update
+
+NOISE_STREAM = 9  # fedhet.device.stream_generator purpose: the server's client-level noise
+
+
+class ClientLevelDP:
+    """``strategy`` with its aggregation made client-level DP; every other hook is its own."""
+
+    def __init__(self, strategy: Strategy, spec: DPSpec, rounds: int, seed: int, device=CPU):
+        if len(strategy.messages()) != 1:
+            raise ValueError(
+                f"algorithm {strategy.spec.key()}: client-level DP needs one global model; it sends"
+                f" {len(strategy.messages())}"
+            )
+        self.strategy, self.spec = strategy, spec
+        self.q, self.rounds = 1.0, rounds
+        self.sigma = calibrate_sigma(spec.epsilon, spec.delta, self.q, rounds, spec.accountant)
+        self.generator = stream_generator(seed, NOISE_STREAM, device=device)
+        self.history: list[tuple[float, float, int]] = []  # (σ, q, rounds released)
+
+    def __getattr__(self, name):
+        return getattr(self.strategy, name)
+
+    def aggregate(self, updates: list[Update]) -> None:
+        (start,) = self.strategy.messages()
+        total = {k: torch.zeros_like(v, dtype=torch.float64) for k, v in start.items() if v.is_floating_point()}
+        for update in updates:
+            delta = {k: update.parameters[k].to(torch.float64) - start[k].to(torch.float64) for k in total}
+            norm = math.sqrt(sum(float(d.pow(2).sum()) for d in delta.values()))
+            scale = min(1.0, self.spec.max_grad_norm / norm) if norm > 0 else 1.0
+            for k, d in delta.items():
+                total[k] += d * scale
+        std = self.sigma * self.spec.max_grad_norm
+        new: Parameters = {}
+        for k, v in start.items():
+            if k not in total:
+                new[k] = v.clone()  # e.g. BatchNorm counters: not released, not averaged
+                continue
+            noise = torch.randn(v.shape, generator=self.generator, device=v.device, dtype=v.dtype) * std
+            new[k] = (v.to(torch.float64) + (total[k] + noise.to(torch.float64)) / len(updates)).to(v.dtype)
+        self.strategy.models = [new]
+        self._count_round()
+
+    def _count_round(self) -> None:
+        if self.history:
+            sigma, q, steps = self.history[-1]
+            self.history[-1] = (sigma, q, steps + 1)
+        else:
+            self.history.append((self.sigma, self.q, 1))
+
+    def record(self, hospital: str) -> PrivacyRecord:
+        """What the released models spent on ``hospital``'s participation (the same for all)."""
+        spent = epsilon_of_history(self.history, self.spec.delta, self.spec.accountant)
+        return PrivacyRecord(
+            hospital=hospital,
+            private=True,
+            sigma=self.sigma,
+            max_grad_norm=self.spec.max_grad_norm,
+            q=self.q,
+            steps=sum(steps for *_, steps in self.history),
+            epsilon_target=self.spec.epsilon,
+            epsilon_spent=float(spent),
+            delta=self.spec.delta,
+            accountant=self.spec.accountant,
+            level="client",
+        )

@@ -1,0 +1,98 @@
+"""Client-level DP (DP-FedAvg): the server's clipping and noise, its accounting, and the cell."""
+
+import math
+
+import dp_accounting
+import pandas as pd
+import pytest
+import torch
+
+from conftest import TINY_CONFIG
+from fedhet.algorithms import FEDAVG, AlgorithmSpec, load_strategy
+from fedhet.cell import run_cell
+from fedhet.client_dp import ClientLevelDP
+from fedhet.config import Cell
+from fedhet.privacy import RDP_ORDERS
+from fedhet.specs import DPSpec
+from fedhet.strategy import Update
+
+START = {"w": torch.zeros(4000), "b": torch.zeros(3)}
+
+
+def server(epsilon: float, clip: float, seed: int = 0, rounds: int = 10) -> ClientLevelDP:
+    strategy = load_strategy(FEDAVG, initial=lambda j: {k: v.clone() for k, v in START.items()})
+    return ClientLevelDP(strategy, DPSpec("client_level", epsilon, 1e-5, clip), rounds, seed)
+
+
+def update(scale: float, n: int) -> Update:
+    return Update({"w": torch.full((4000,), scale), "b": torch.full((3,), scale)}, n_samples=n, loss=0.0)
+
+
+def test_without_noise_it_is_the_equal_weight_mean_of_clipped_updates():
+    # ε = ∞: no noise. Update norms: 0.01·√4003 ≈ 0.63 (under S = 1) and 10·√4003 ≈ 633 (clipped to 1).
+    dp = server(math.inf, 1.0)
+    dp.aggregate([update(0.01, 10), update(10.0, 10_000)])  # record counts do not weigh in
+    (new,) = dp.messages()
+    clipped = 10.0 / (10.0 * math.sqrt(4003))
+    torch.testing.assert_close(new["w"], torch.full((4000,), (0.01 + clipped) / 2))
+    assert dp.record("small_1").epsilon_spent == math.inf and dp.sigma == 0
+
+
+def test_noise_has_the_calibrated_scale_and_is_the_seeds():
+    dp = server(1.0, 0.5, seed=3)
+    dp.aggregate([update(0.0, 1)] * 4)  # four hospitals that did not move: the release is pure noise
+    (new,) = dp.messages()
+    expected = dp.sigma * 0.5 / 4
+    assert new["w"].std().item() == pytest.approx(expected, rel=0.05)
+    again = server(1.0, 0.5, seed=3)
+    again.aggregate([update(0.0, 1)] * 4)
+    other = server(1.0, 0.5, seed=4)
+    other.aggregate([update(0.0, 1)] * 4)
+    assert torch.equal(again.messages()[0]["w"], new["w"]) and not torch.equal(other.messages()[0]["w"], new["w"])
+
+
+@pytest.mark.parametrize("epsilon", [1.0, 8.0])
+def test_epsilon_over_the_rounds_matches_dp_accounting(epsilon):
+    rounds = 10
+    dp = server(epsilon, 1.0, rounds=rounds)
+    for _ in range(rounds):
+        dp.aggregate([update(0.001, 1)] * 5)
+    record = dp.record("large_1")
+    assert record.steps == rounds and record.q == 1.0 and record.level == "client"
+    assert 0.99 * epsilon <= record.epsilon_spent <= epsilon
+    # Google's accountants: the Gaussian mechanism, unsampled, composed over the rounds
+    event = dp_accounting.SelfComposedDpEvent(dp_accounting.GaussianDpEvent(dp.sigma), rounds)
+    pld = dp_accounting.pld.PLDAccountant().compose(event).get_epsilon(1e-5)
+    rdp = dp_accounting.rdp.RdpAccountant(orders=list(RDP_ORDERS)).compose(event).get_epsilon(1e-5)
+    assert record.epsilon_spent == pytest.approx(pld, rel=0.02) and record.epsilon_spent <= rdp * 1.001
+
+
+def test_a_cell_under_client_level_dp_records_every_hospitals_participation(tmp_path, tiny_partitions):
+    scenario, parts = tiny_partitions
+    dp = DPSpec("client_level", 4.0, 1e-5, 0.5)
+    cell = Cell(scenario.key(), "federated", 0, dp.key())
+    out = tmp_path / "cell"
+    run_cell(TINY_CONFIG, cell, parts, None, out / "m.parquet", out / "r.parquet", privacy_out=out / "p.parquet")
+    table = pd.read_parquet(out / "p.parquet")
+    assert table["private"].all() and (table["level"] == "client").all() and table["steps"].eq(2).all()
+    assert ((table["epsilon_spent"] <= 4.0) & (table["epsilon_spent"] >= 0.97 * 4.0)).all()
+    assert table["sigma"].nunique() == 1  # one mechanism, the server's, for every hospital
+    # the hospitals trained without DP-SGD: their training losses reached the server
+    rounds = pd.read_parquet(out / "r.parquet")
+    assert rounds.loc[rounds["quantity"] == "train_loss", "value"].notna().all()
+
+
+@pytest.mark.parametrize(
+    "mode, algorithm, message",
+    [
+        ("local", "fedavg", "client-level DP protects hospitals in a federation, not mode local"),
+        ("federated", "ifca-k2", "ifca-k2: sends a choice computed from the hospitals' records"),
+    ],
+)
+def test_client_level_dp_is_refused_where_it_protects_nothing(tmp_path, tiny_partitions, mode, algorithm, message):
+    scenario, parts = tiny_partitions
+    key = AlgorithmSpec.parse(algorithm).key()
+    cell = Cell(scenario.key(), mode, 0, DPSpec("client_level", 4.0).key(), key)
+    with pytest.raises(ValueError, match=message):
+        run_cell(TINY_CONFIG, cell, parts, None, tmp_path / "m.parquet", tmp_path / "r.parquet")
+    assert not (tmp_path / "m.parquet").exists()
