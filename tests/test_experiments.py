@@ -40,9 +40,9 @@ def test_study_grid_sizes():
     # all, federated at small_hospitals)
     # + selection (15 algorithms on validation splits, 3 seeds) + remedies (4 beside FedAvg at 2
     # points, 3 seeds; FedAvg's cells are shared) + remedies under DP (3 beside FedAvg at 2 budgets)
-    # + client-level DP (5 budgets × 3 seeds, federated)
+    # + client-level DP (4 budgets × 3 seeds, federated)
     remedies = 15 * 3 + 4 * 2 * 3 + 3 * 2 * 3
-    assert len(all_experiment_cells(STUDY)) == (36 + 36 - 4) * 5 + (7 + 1) * 3 * 3 + remedies + 5 * 3
+    assert len(all_experiment_cells(STUDY)) == (36 + 36 - 4) * 5 + (7 + 1) * 3 * 3 + remedies + 4 * 3
 
 
 def test_cells_shared_between_figures_have_one_path():
@@ -160,7 +160,7 @@ def test_bad_dp_settings_name_the_key(dp, message):
 def test_client_level_dp_runs_federated_beside_record_level_dp_in_figure_11():
     fig11 = figure_cells(STUDY, 11)
     client = [c for c in fig11 if c.dp.startswith("client_level-")]
-    assert len(client) == 5 * 3 and {c.mode for c in fig11} == {"federated"}
+    assert len(client) == 4 * 3 and {c.mode for c in fig11} == {"federated"}
     assert {c for c in fig11 if c.dp.startswith("all-")} == {
         c for c in figure_cells(STUDY, 7) if c.dp.startswith("all-")
     }
