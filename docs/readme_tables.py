@@ -399,7 +399,7 @@ def _remedy_table(root: Path, file: str) -> str:
         for metric in REMEDY_METRICS:
             r = _one(g, metric=metric)
             text = _pm(r)
-            if algorithm != "fedavg":
+            if algorithm != "fedavg" and not pd.isna(r["diff_mean"]):
                 text += f" ({_signed(r['diff_mean'], 3)} [{_signed(r['diff_low'], 3)}, {_signed(r['diff_high'], 3)}])"
             cells.append(text)
         rows.append([setting, algorithm, *cells])
@@ -479,6 +479,10 @@ def pneumonia_fig7(root: Path) -> str:
     return _privacy_figure(root, f"{PNEUMONIA}/fig7.csv")
 
 
+def pneumonia_fig8(root: Path) -> str:
+    return _remedy_table(root, f"{PNEUMONIA}/fig8.csv")
+
+
 def pneumonia_fig10(root: Path) -> str:
     df = _csv(root, f"{PNEUMONIA}/fig10.csv")
     severities = sorted(df["x"].unique())
@@ -514,6 +518,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "pneumonia_budget": pneumonia_budget,
     "pneumonia_fig7": pneumonia_fig7,
     "pneumonia_fig10": pneumonia_fig10,
+    "pneumonia_fig8": pneumonia_fig8,
 }
 
 
