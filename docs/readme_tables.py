@@ -468,9 +468,10 @@ PNEUMONIA_BUDGET_COLUMNS = (
 def pneumonia_budget(root: Path) -> str:
     df = _csv(root, f"{PNEUMONIA}/budget.csv")
     df = df[df["dp"] == "nodp"]
+    columns = PNEUMONIA_BUDGET_COLUMNS
     rows = [
-        [str(rnd)] + [_pm(_one(df, round=rnd, mode=mode, metric=metric)) for mode, metric, _ in PNEUMONIA_BUDGET_COLUMNS]
-        for rnd in (1, 3, 6, 8, 10)
+        [str(r)] + [_pm(_one(df, round=r, mode=mode, metric=metric)) for mode, metric, _ in columns]
+        for r in (1, 3, 6, 8, 10)
     ]
     return _table(["rounds"] + [label for *_, label in PNEUMONIA_BUDGET_COLUMNS], rows)
 
@@ -738,15 +739,33 @@ def prose_pneumonia_answer(root: Path) -> list[str]:
     def ext(mode: str) -> str:
         return _pm(_one(external, mode=mode, metric="auroc"))
 
+    fed, large = _pm(own[("federated", "auroc")]), _pm(own[("large_only", "auroc")])
     return [
-        f"{_pm(own[('federated', 'auroc')])} against {_pm(own[('large_only', 'auroc')])} for the large hospital's own model",
+        f"{fed} against {large} for the large hospital's own model",
         f"(AUROC {ext('federated')} vs {ext('large_only')})",
         f"(recall {_pm(own[('federated', 'recall')])} vs {_pm(own[('large_only', 'recall')])})",
     ]
 
 
+def prose_pneumonia_dp(root: Path) -> list[str]:
+    fig7 = _csv(root, f"{PNEUMONIA}/fig7.csv")
+    clip = fig7[fig7["reference"] & (fig7["placement"] == "all") & (fig7["group"] == "small hospitals (mean)")]
+    privacy = _csv(root, f"{PNEUMONIA}/privacy_fig7.csv")
+    private = privacy[privacy["private"].astype(bool) & np.isfinite(privacy["epsilon_target"])]
+    share = private["epsilon_spent"] / private["epsilon_target"]
+    large = private[private["hospital"] == "large_1"].groupby("epsilon_target")["sigma"].first()
+    return [
+        f"(small hospitals' AUROC {_pm(_one(clip, metric='auroc'))})",
+        f"σ falls from {large.iloc[0]:.1f} at ε = {large.index[0]:g}"
+        f" to {large.iloc[-1]:.2f} at ε = {large.index[-1]:g}",
+        f"Each of the {len(private)} private hospital trainings",
+        f"spent between {share.min():.1%} and {share.max():.1%} of its ε",
+    ]
+
+
 PROSE: list[Callable[[Path], str | list[str]]] = [
     prose_pneumonia_answer,
+    prose_pneumonia_dp,
     prose_shared_under_dp,
     prose_dp_cost,
     prose_dp_profile,
