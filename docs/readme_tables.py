@@ -216,7 +216,8 @@ def _privacy_figure(root: Path, file: str) -> str:
             for curve in dp["curve"].drop_duplicates():
                 part = dp[(dp["group"] == group) & (dp["metric"] == metric) & (dp["curve"] == curve)]
                 mode, placement = part["mode"].iloc[0], part["placement"].iloc[0]
-                cells = [group, metric, curve] + [_pm(_one(part, epsilon=e)) for e in epsilons]
+                cells = [group, metric, curve]
+                cells += [_pm(_one(part, epsilon=e)) if (part["epsilon"] == e).any() else "—" for e in epsilons]
                 if not clip.empty:
                     cells.append(_pm(_one(clip, group=group, metric=metric, mode=mode, placement=placement)))
                 cells.append(_pm(_one(ref, group=group, metric=metric, mode=mode)))
@@ -484,6 +485,10 @@ def pneumonia_fig8(root: Path) -> str:
     return _remedy_table(root, f"{PNEUMONIA}/fig8.csv")
 
 
+def pneumonia_fig11(root: Path) -> str:
+    return _privacy_figure(root, f"{PNEUMONIA}/fig11.csv")
+
+
 def pneumonia_fig10(root: Path) -> str:
     df = _csv(root, f"{PNEUMONIA}/fig10.csv")
     severities = sorted(df["x"].unique())
@@ -520,6 +525,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "pneumonia_fig7": pneumonia_fig7,
     "pneumonia_fig10": pneumonia_fig10,
     "pneumonia_fig8": pneumonia_fig8,
+    "pneumonia_fig11": pneumonia_fig11,
 }
 
 
@@ -763,8 +769,22 @@ def prose_pneumonia_dp(root: Path) -> list[str]:
     ]
 
 
+def prose_pneumonia_client_level(root: Path) -> list[str]:
+    fig = _csv(root, f"{PNEUMONIA}/fig11.csv")
+    small = fig[(fig["group"] == "small hospitals (mean)") & (fig["metric"] == "auroc")]
+    none = _one(small, placement="none")["mean"]
+    clip = _one(small[small["reference"]], placement="client_level")["mean"]
+    rows = _csv(root, f"{PNEUMONIA}/privacy_fig11.csv")
+    sigma = rows[rows["level"] == "client"].groupby("epsilon_target")["sigma"].first()
+    return [
+        f"(σ = {sigma[1.0]:.1f} at ε = 1, {sigma[10.0]:.1f} at ε = 10, {sigma[100.0]:.2f} at ε = 100)",
+        f"costs AUROC, {none:.3f} → {clip:.3f}",
+    ]
+
+
 PROSE: list[Callable[[Path], str | list[str]]] = [
     prose_pneumonia_answer,
+    prose_pneumonia_client_level,
     prose_pneumonia_dp,
     prose_shared_under_dp,
     prose_dp_cost,
