@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
-from conftest import OUT, copy_workflow, snakemake
+from conftest import OUT, REPO, copy_workflow, snakemake
 
 pytestmark = pytest.mark.slow
 # 6 core cells + the sweeps' federated cells (6 scenarios × 2 seeds, the core one shared)
@@ -147,8 +148,15 @@ def test_quick_dag_builds_the_remedy_figures_and_the_selection(built):
     assert set(small["n_test"]) == {48}
 
 
+def quick_experiments() -> dict:
+    """config/quick.yaml's experiments: an override that states experiments states them all."""
+    return yaml.safe_load((REPO / "config" / "quick.yaml").read_text())["experiments"]
+
+
 def test_adding_one_algorithm_schedules_only_its_cells(built, fashion_mirror):
-    overrides = {"experiments": {"remedies": {"algorithms": ["fedavg", "fedprox-mu0.01", "fedprox-mu0.1"]}}}
+    experiments = quick_experiments()
+    experiments["remedies"]["algorithms"] = ["fedavg", "fedprox-mu0.01", "fedprox-mu0.1"]
+    overrides = {"experiments": experiments}
     output = snakemake(built, "-n", f"{OUT}/fig8.svg", overrides=overrides, mirror=fashion_mirror)
     paths = re.findall(rf"output: ({OUT}/cells/\S+)/metrics.parquet", output)
     assert len(paths) == 2 and all("/federated/fedprox-mu0.1/nodp/" in p for p in paths)
