@@ -48,6 +48,14 @@ def matmul_peak(threads: int, n: int = 2048, repeats: int = 20) -> float:
     return best
 
 
+def train_federation(sites: list[Site], mspec, tspec, seed: int, every_round: bool, device=CPU, progress=None):
+    """The federated mode of a cell on prepared sites, no external set: what the benchmarks time
+    (here and in benchmarks/peers/)."""
+    return run_mode(
+        "federated", sites, None, mspec, tspec, seed, eval_every_round=every_round, progress=progress, device=device
+    )
+
+
 def run_federated_cell(
     config: dict, seed: int, threads: int, work: Path, dp_key: str = "nodp", device: torch.device = CPU
 ) -> dict:
@@ -74,16 +82,7 @@ def run_federated_cell(
         for i, (name, group) in enumerate(scenario.hospitals())
     ]
     start = time.perf_counter()
-    result = run_mode(
-        "federated",
-        sites,
-        None,
-        mspec,
-        tspec,
-        seed,
-        eval_every_round=config["evaluation"]["every_round"],
-        device=device,
-    )
+    result = train_federation(sites, mspec, tspec, seed, config["evaluation"]["every_round"], device)
     wall = time.perf_counter() - start  # the metrics came back to the host: the GPU is done
     images = sum(s.client.train_images for s in sites)
     train_seconds = sum(s.client.train_seconds for s in sites)

@@ -130,15 +130,18 @@ BUDGET_COLUMNS = (
 )
 
 
-def budget(root: Path) -> str:
-    df = _csv(root, "budget.csv")
+def _budget_table(root: Path, file: str, columns: tuple, rounds: tuple, cell: Callable[[pd.Series], str]) -> str:
+    """Small hospitals' metrics after each of ``rounds`` (no DP), a column per (mode, metric)."""
+    df = _csv(root, file)
     df = df[df["dp"] == "nodp"]
     rows = [
-        [str(rnd)]
-        + [f"{_one(df, round=rnd, mode=mode, metric=metric)['mean']:.3f}" for mode, metric, _ in BUDGET_COLUMNS]
-        for rnd in BUDGET_ROUNDS
+        [str(r)] + [cell(_one(df, round=r, mode=mode, metric=metric)) for mode, metric, _ in columns] for r in rounds
     ]
-    return _table(["rounds"] + [label for *_, label in BUDGET_COLUMNS], rows)
+    return _table(["rounds"] + [label for *_, label in columns], rows)
+
+
+def budget(root: Path) -> str:
+    return _budget_table(root, "budget.csv", BUDGET_COLUMNS, BUDGET_ROUNDS, lambda r: f"{r['mean']:.3f}")
 
 
 # --- trend tests -----------------------------------------------------------------------------
@@ -467,14 +470,7 @@ PNEUMONIA_BUDGET_COLUMNS = (
 
 
 def pneumonia_budget(root: Path) -> str:
-    df = _csv(root, f"{PNEUMONIA}/budget.csv")
-    df = df[df["dp"] == "nodp"]
-    columns = PNEUMONIA_BUDGET_COLUMNS
-    rows = [
-        [str(r)] + [_pm(_one(df, round=r, mode=mode, metric=metric)) for mode, metric, _ in columns]
-        for r in (1, 3, 6, 8, 10)
-    ]
-    return _table(["rounds"] + [label for *_, label in PNEUMONIA_BUDGET_COLUMNS], rows)
+    return _budget_table(root, f"{PNEUMONIA}/budget.csv", PNEUMONIA_BUDGET_COLUMNS, (1, 3, 6, 8, 10), _pm)
 
 
 def pneumonia_fig7(root: Path) -> str:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import time
 
 import torch
+from bench_cell import train_federation
 from common import Setup, arguments, report
 
 from fedhet.client import Client
-from fedhet.federated import Site, run_mode
+from fedhet.federated import Site
 
 
 def main() -> None:
@@ -23,15 +24,8 @@ def main() -> None:
     ]
     rounds_done = []
     start = time.perf_counter()
-    result = run_mode(
-        "federated",
-        sites,
-        None,
-        mspec,
-        tspec,
-        setup.seed,
-        eval_every_round=False,
-        progress=lambda _label, _round, _rounds: rounds_done.append(time.perf_counter()),
+    result = train_federation(
+        sites, mspec, tspec, setup.seed, False, progress=lambda *_: rounds_done.append(time.perf_counter())
     )
     loop = rounds_done[-1] - start  # to the last aggregation; the final evaluation is not training
     small = result.metrics[(result.metrics.hospital_type == "small") & (result.metrics.metric == "auroc")]

@@ -65,7 +65,7 @@ def run_one(runner: str, cpus: int, args: argparse.Namespace, partitions: Path, 
         "--out",
         str(out),
     ]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent), str(ROOT)])}
     start = time.perf_counter()
     done = subprocess.run(
         command, env=env, preexec_fn=lambda: os.sched_setaffinity(0, pinned), capture_output=True, text=True
