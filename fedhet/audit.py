@@ -13,13 +13,26 @@ their Theorem 5.2:
 ``epsilon_lower_bound`` is the largest ε this bound rejects at the observed v with the given
 confidence: with that probability the true ε of the training is at least it. It can never
 exceed the accounted ε unless the implementation (or its accounting) is wrong.
+
+Also owns the audit's cells (the ``audit`` config section: canaries at one hospital of the core
+scenario, one cell per DP setting and seed, under ``results/<dataset>/audit/``, never in a
+figure) and its table. Planting and scoring the canaries is ``fedhet.canary``'s; this module
+stays free of torch, for the workflow.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
+
+from fedhet.config import Cell, ConfigError, core_scenario, seed_key
+from fedhet.data import dataset_spec, pool_counts
+from fedhet.experiments import dp_section_specs
+from fedhet.specs import CanarySpec, DPSpec
 
 
 def p_value(m: int, r: int, v: int, epsilon: float, delta: float) -> float:
@@ -59,3 +72,150 @@ def guesses(scores: np.ndarray, included: np.ndarray, k_plus: int, k_minus: int)
     order = np.argsort(-scores, kind="stable")
     right = int(included[order[:k_plus]].sum()) + int((~included[order[len(order) - k_minus :]]).sum())
     return k_plus + k_minus, right
+
+
+@dataclass(frozen=True)
+class AuditCell:
+    """A training cell with canaries planted: its own key and directory (``audit/``), so that it
+    never stands in for the cell without them."""
+
+    cell: Cell
+    canaries: CanarySpec
+
+    def key(self) -> str:
+        """``<scenario>/<mode>/<algorithm>/<dp>/<canaries>/seed<k>``."""
+        c = self.cell
+        return f"{c.scenario}/{c.mode}/{c.algorithm}/{c.dp}/{self.canaries.key()}/{seed_key(c.seed)}"
+
+    def directory(self, root: str = "results") -> str:
+        return f"{root}/audit/{self.key()}"
+
+    @classmethod
+    def parse(cls, key: str) -> AuditCell:
+        match = _AUDIT_KEY.fullmatch(key)
+        if not match:
+            raise ValueError(f"audit cell key {key!r}: expected <scenario>/<mode>/<algorithm>/<dp>/<canaries>/seed<k>")
+        cell = Cell(match["scenario"], match["mode"], int(match["seed"]), match["dp"], match["algorithm"])
+        return cls(cell, CanarySpec.parse(match["canaries"]))
+
+
+_AUDIT_KEY = re.compile(
+    r"(?P<scenario>[^/]+)/(?P<mode>[^/]+)/(?P<algorithm>[^/]+)/(?P<dp>[^/]+)/(?P<canaries>[^/]+)/seed(?P<seed>[0-9]+)"
+)
+AUDIT_MODES = ("federated", "local")  # where the audited hospital trains (large_only: audit it in local)
+
+
+def audit_delta(section: dict) -> float:
+    """The δ of the bound for the cell without DP: the private cells' δ (1e-5 without any)."""
+    return float((section.get("dp") or {}).get("delta", 1e-5))
+
+
+def audit_dp_specs(section: dict) -> list[DPSpec]:
+    """The audit's DP settings, and always a cell without DP: there the bound should be positive."""
+    private = [spec for spec in dp_section_specs(section.get("dp"), "audit.dp") if spec.enabled]
+    return [DPSpec(), *private]
+
+
+def audit_cells(config: dict) -> list[AuditCell]:
+    """Every audit cell of the config (none when ``audit.seeds`` is empty or absent)."""
+    section = config.get("audit") or {}
+    if not section.get("seeds"):
+        return []
+    scenario = core_scenario(config).key()
+    canaries = CanarySpec(section["hospital"], int(section["canaries"]))
+    return [
+        AuditCell(Cell(scenario, section["mode"], int(seed), dp.key()), canaries)
+        for dp in audit_dp_specs(section)
+        for seed in section["seeds"]
+    ]
+
+
+def check_audit(config: dict) -> None:
+    """Raise ``ConfigError`` naming the ``audit`` key that cannot work, before any job runs."""
+    section = config.get("audit") or {}
+    if not section.get("seeds"):
+        return
+    scenario = core_scenario(config)
+    names = scenario.hospital_names()
+    if section["hospital"] not in names:
+        raise ConfigError(f"audit.hospital {section['hospital']!r} is not a hospital of the core scenario: {names}")
+    if section["mode"] not in AUDIT_MODES:
+        raise ConfigError(f"audit.mode {section['mode']!r} is not one of {AUDIT_MODES}")
+    if not 0 < float(section["guesses"]) <= 1:
+        raise ConfigError(f"audit.guesses {section['guesses']} must be a fraction of the canaries in (0, 1]")
+    if not 0 < float(section["confidence"]) < 1:
+        raise ConfigError(f"audit.confidence {section['confidence']} must be in (0, 1)")
+    if any(spec.client_level for spec in audit_dp_specs(section)):
+        raise ConfigError("audit.dp.placement client_level: canaries are records, client-level DP protects hospitals")
+    count, data = int(section["canaries"]), config["data"]
+    if count < 2 or _guesses_per_side(count, float(section["guesses"])) < 1:
+        raise ConfigError(
+            f"audit.canaries {count}: too few for one guess each way at audit.guesses {section['guesses']}"
+        )
+    pool = dict(zip((1, 0), pool_counts(dataset_spec(data["dataset"]), data["abnormal_classes"]), strict=True))
+    used = {
+        1: sum(g.n_abnormal * g.count for g in scenario.groups),
+        0: sum(g.n_normal * g.count for g in scenario.groups),
+    }
+    abnormal = int(round(count * pool[1] / (pool[0] + pool[1])))
+    for label, need in ((1, abnormal), (0, count - abnormal)):
+        if need > pool[label] - used[label]:
+            raise ConfigError(
+                f"audit.canaries {count}: needs {need} {('normal', 'abnormal')[label]} images outside the hospitals,"
+                f" the pool has {pool[label] - used[label]} left"
+            )
+
+
+def _guesses_per_side(count: int, fraction: float) -> int:
+    return int(round(fraction * count / 2))
+
+
+def audit_row(scores: pd.DataFrame, guess_fraction: float, delta: float, confidence: float) -> dict:
+    """One audit from one cell's canary scores: k₊ = k₋ = round(fraction · m / 2) guesses each
+    way, fixed before any score is seen, and the ε lower bound they give."""
+    m = len(scores)
+    k = _guesses_per_side(m, guess_fraction)
+    r, v = guesses(scores["score"].to_numpy(), scores["included"].to_numpy(), k, k)
+    return {
+        "canaries": m,
+        "included": int(scores["included"].sum()),
+        "guesses": r,
+        "correct": v,
+        "delta": delta,
+        "confidence": confidence,
+        "epsilon_lower_bound": epsilon_lower_bound(m, r, v, delta, confidence),
+    }
+
+
+def audit_table(
+    cells: list[tuple[pd.DataFrame, pd.DataFrame]], guess_fraction: float, confidence: float, delta: float
+) -> pd.DataFrame:
+    """One row per audit cell: the ε its audited hospital's accountant reports (∞ without DP)
+    beside the empirical lower bound. ``cells`` holds each cell's (scores, privacy rows);
+    ``delta`` is the δ of the bound where the cell has none (no DP)."""
+    rows = []
+    for scores, privacy in cells:
+        first = scores.iloc[0]
+        hospital = CanarySpec.parse(first["canaries"]).hospital
+        record = privacy.set_index("hospital").loc[hospital]
+        private = bool(record["private"])
+        cell_delta = float(record["delta"]) if private else delta
+        rows.append(
+            {
+                "scenario": first["scenario"],
+                "mode": first["mode"],
+                "dp": first["dp"],
+                "seed": int(first["seed"]),
+                "hospital": hospital,
+                "epsilon_target": float(record["epsilon_target"]) if private else math.inf,
+                "epsilon_accounted": float(record["epsilon_spent"]) if private else math.inf,
+                **audit_row(scores, guess_fraction, cell_delta, confidence),
+            }
+        )
+    table = pd.DataFrame(rows)
+    violations = table[table["epsilon_lower_bound"] > table["epsilon_accounted"]]
+    if len(violations):
+        # The bound is below the true ε with the stated confidence, so above the accounted ε it
+        # means DP-SGD or its accountant is wrong (or, less often than 1 − confidence, chance).
+        raise AssertionError(f"audit: ε lower bound above the accounted ε (a DP bug):\n{violations.to_string()}")
+    return table

@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from fedhet.algorithms import AlgorithmSpec
+from fedhet.canary import CanaryAudit
 from fedhet.client import Client
 from fedhet.config import Cell, model_spec, train_spec
 from fedhet.device import resolve_device
@@ -43,11 +44,14 @@ def run_cell(
     privacy_out: Path | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     shared_path: Path | None = None,
+    audit: tuple[CanaryAudit, Path] | None = None,
 ) -> pd.DataFrame:
     """Train ``cell`` on the partitions in ``partition_dir`` and write its metrics and
     per-round log as Parquet, and with ``privacy_out`` what each hospital's training spent
     (``fedhet.privacy.PrivacyRecord`` rows). ``shared_path`` is the shared public set G, for
-    algorithms that use one. ``progress`` is called after every round. Returns the metrics table."""
+    algorithms that use one. ``progress`` is called after every round. With ``audit`` (canaries,
+    scores path), the canaries are planted at their hospital before training and each one's
+    score under that hospital's final model is written after. Returns the metrics table."""
     torch.set_num_threads(threads)
     device = resolve_device(config.get("device", "cpu"))
     scenario = Scenario.parse(cell.scenario)
@@ -66,6 +70,8 @@ def run_cell(
     training = trainers(cell.mode, list(types.items()))
     training_types = {name: kind for name, kind in types.items() if name in training}
     # Every DP and algorithm check runs here, before any client is built or trained.
+    if audit is not None:
+        hospital_data = audit[0].plant(hospital_data, training)
     validate_dp(dp, {name: len(d.train_labels) for name, d in hospital_data.items()}, training_types)
     private = private_hospitals(dp, training_types)
     check_algorithm(cell.mode, algorithm, private, dp)
@@ -118,4 +124,8 @@ def run_cell(
             for site in sites
         ]
         write_parquet_atomic(privacy_table(records).assign(**labels), privacy_out)
+    if audit is not None:
+        canaries, scores_out = audit
+        scores = canaries.scores(mspec, result.final_states[canaries.spec.hospital], device)
+        write_parquet_atomic(scores.assign(**labels, canaries=canaries.spec.key()), scores_out)
     return metrics

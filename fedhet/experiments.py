@@ -113,7 +113,12 @@ def grid_points(config: dict, name: str) -> list[GridPoint]:
 
 def dp_specs(config: dict, name: str) -> list[DPSpec]:
     """The experiment's DP settings: placements × ε, or no DP."""
-    dp = config["experiments"][name].get("dp")
+    return dp_section_specs(config["experiments"][name].get("dp"), f"experiments.{name}.dp")
+
+
+def dp_section_specs(dp: dict | None, where: str) -> list[DPSpec]:
+    """The DP settings of a config section ``{placement: [...], epsilon: [...], delta, max_grad_norm}``
+    (placements × ε), or no DP when there is none; an error names ``where``."""
     if dp is None:
         return [DPSpec()]
     specs = [
@@ -125,7 +130,7 @@ def dp_specs(config: dict, name: str) -> list[DPSpec]:
         try:
             check_spec(spec)
         except ValueError as err:
-            raise ExperimentError(f"experiments.{name}.dp: {err}") from None
+            raise ExperimentError(f"{where}: {err}") from None
     return specs
 
 

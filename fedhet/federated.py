@@ -124,6 +124,8 @@ class CellResult:
     rounds: pd.DataFrame  # per-round training loss, picks and metrics of each hospital's model
     # what the server's client-level DP spent on each hospital's participation (else empty)
     server_privacy: dict[str, PrivacyRecord] = field(default_factory=dict)
+    # the parameters of the model each evaluated hospital ends with (what a release would publish)
+    final_states: dict[str, Parameters] = field(default_factory=dict)
 
 
 def _metric_rows(model: str, model_type: str, site: Site, state: Parameters, threshold: float) -> list[dict]:
@@ -192,6 +194,7 @@ def run_mode(
     metric_rows: list[dict] = []
     round_rows: list[dict] = []
     server_privacy: dict[str, PrivacyRecord] = {}
+    final_states: dict[str, Parameters] = {}
     for run in runs:
         strategy = load_strategy(
             algorithm if mode(mode_name).takes_algorithm else FEDAVG,
@@ -224,10 +227,11 @@ def run_mode(
         evaluated = _models(run, strategy, sites)
         for site, model, state in evaluated:
             metric_rows += _metric_rows(model, run.model_type, site, state, threshold)
+            final_states[site.name] = state
         if external is not None:
             for model, state in {model: state for _, model, state in evaluated}.items():
                 metric_rows += _metric_rows(model, run.model_type, external, state, threshold)
-    return CellResult(metrics=pd.DataFrame(metric_rows), rounds=pd.DataFrame(round_rows), server_privacy=server_privacy)
+    return CellResult(pd.DataFrame(metric_rows), pd.DataFrame(round_rows), server_privacy, final_states)
 
 
 def _round_row(model: str, r: int, hospital: str, quantity: str, value: float) -> dict:

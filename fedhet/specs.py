@@ -123,3 +123,26 @@ def check_spec(spec: DPSpec) -> None:
         raise ValueError(f"dp clip norm max_grad_norm {spec.max_grad_norm:g} must be a finite number > 0")
     if spec.accountant not in ACCOUNTANTS:
         raise ValueError(f"dp accountant {spec.accountant!r} is not one of {ACCOUNTANTS}")
+
+
+@dataclass(frozen=True)
+class CanarySpec:
+    """An audit's canaries (``fedhet.audit``): ``count`` records drawn from outside every
+    hospital, labels flipped, each put into ``hospital``'s training data with probability ½."""
+
+    hospital: str  # e.g. small_1
+    count: int
+
+    def key(self) -> str:
+        """Path component of an audit cell, e.g. ``canaries-small_1-m1000``."""
+        return f"canaries-{self.hospital}-m{self.count}"
+
+    @classmethod
+    def parse(cls, key: str) -> CanarySpec:
+        match = _CANARY_KEY.fullmatch(key)
+        if not match:
+            raise ValueError(f"canary key {key!r}: expected canaries-<hospital>-m<count>, e.g. canaries-small_1-m1000")
+        return cls(match["hospital"], int(match["count"]))
+
+
+_CANARY_KEY = re.compile(r"canaries-(?P<hospital>[a-z][a-z0-9_]*)-m(?P<count>[0-9]+)")

@@ -1,12 +1,15 @@
 # Helpers shared by the rules: config slices, cell expansion, and input functions.
+import fedhet.audit as fa
 import fedhet.config as fc
 import fedhet.experiments as fx
 from fedhet.algorithms import AlgorithmSpec
 from fedhet.data import dataset_spec
+from fedhet.specs import CanarySpec
 from fedhet.tables import study_reference
 
 # An infeasible grid point stops here, naming it, before any job is scheduled.
 fx.check_experiments(config)
+fa.check_audit(config)
 CORE_CELLS = fc.core_cells(config)
 EXPERIMENT_CELLS = fx.all_experiment_cells(config)
 CORE_KEYS = {cell.key() for cell in CORE_CELLS}
@@ -18,6 +21,7 @@ SWEEP_CELLS = fx.unique(
 SELECTION_CELLS = [c for c in EXPERIMENT_CELLS if c.holdout == "validation"]
 FIGURES = fx.configured_figures(config)
 RESULTS = fc.results_root(config)  # results/[<run>/]<dataset>
+AUDIT_CELLS = fa.audit_cells(config)  # canaries planted: never part of a figure
 
 
 wildcard_constraints:
@@ -30,6 +34,8 @@ wildcard_constraints:
     dataset=r"[a-z_]+",
     filename=r"[^/]+",
     n=r"[2-9]|1[01]",
+    canaries=r"canaries-[a-z][a-z0-9_]*-m[0-9]+",
+    m=r"[0-9]+",
 
 
 def raw_files(wildcards=None):
@@ -39,6 +45,11 @@ def raw_files(wildcards=None):
 
 def external_file():
     return f"{RESULTS}/data/external.parquet"
+
+
+def canary_file(wildcards):
+    count = CanarySpec.parse(wildcards.canaries).count
+    return f"{RESULTS}/partitions/{wildcards.scenario}/canaries/seed{wildcards.seed}-m{count}.parquet"
 
 
 def evaluation_params(wildcards):
@@ -124,6 +135,8 @@ def experiment_outputs():
         outputs.append(f"{RESULTS}/tables/cost.csv")
     if SELECTION_CELLS:
         outputs.append(f"{RESULTS}/tables/selection.csv")
+    if AUDIT_CELLS:
+        outputs.append(f"{RESULTS}/tables/audit.csv")
     return outputs
 
 

@@ -71,3 +71,23 @@ rule shared_data:
         data=config["data"],
     script:
         "../scripts/shared_data.py"
+
+
+rule canaries:
+    """An audit's canaries: records outside every hospital, labels flipped, each drawn in or out."""
+    input:
+        raw_files,
+    output:
+        f"{RESULTS}/partitions/{{scenario}}/canaries/seed{{seed}}-m{{m}}.parquet",
+    log:
+        f"{RESULTS}/logs/canaries/{{scenario}}/seed{{seed}}-m{{m}}.log",
+    conda:
+        "../envs/fedhet.yaml"
+    threads: 1
+    resources:
+        mem_mb=2048,
+        runtime=10,
+    params:
+        data=config["data"],
+    script:
+        "../scripts/canaries.py"

@@ -134,3 +134,33 @@ rule selection:
         runtime=5,
     script:
         "../scripts/selection.py"
+
+
+rule audit:
+    """The audit table: per audit cell, the accounted ε of the hospital with the canaries beside
+    the empirical lower bound (a bound above it fails the rule: DP or its accounting is wrong).
+    """
+    input:
+        scores=[f"{cell.directory(RESULTS)}/scores.parquet" for cell in AUDIT_CELLS],
+        privacy=[f"{cell.directory(RESULTS)}/privacy.parquet" for cell in AUDIT_CELLS],
+    output:
+        report(
+            f"{RESULTS}/tables/audit.csv",
+            caption="../report/audit.rst",
+            category="Tables",
+        ),
+    log:
+        f"{RESULTS}/logs/audit.log",
+    localrule: True
+    conda:
+        "../envs/fedhet.yaml"
+    threads: 1
+    resources:
+        mem_mb=1024,
+        runtime=5,
+    params:
+        guesses=config["audit"]["guesses"],
+        confidence=config["audit"]["confidence"],
+        delta=fa.audit_delta(config["audit"]),
+    script:
+        "../scripts/audit.py"

@@ -30,3 +30,34 @@ rule train_cell:
         # float rounding), so moving a finished grid to a GPU does not retrain it.
     script:
         "../scripts/train_cell.py"
+
+
+rule audit_cell:
+    """A training cell with canaries planted at one hospital (fedhet.audit): its own path below
+    audit/, so it never stands in for the cell without them."""
+    input:
+        partitions=f"{RESULTS}/partitions/{{scenario}}/seed{{seed}}",
+        canaries=canary_file,
+    output:
+        scores=f"{RESULTS}/audit/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{canaries}}/seed{{seed}}/scores.parquet",
+        metrics=f"{RESULTS}/audit/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{canaries}}/seed{{seed}}/metrics.parquet",
+        rounds=f"{RESULTS}/audit/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{canaries}}/seed{{seed}}/rounds.parquet",
+        privacy=f"{RESULTS}/audit/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{canaries}}/seed{{seed}}/privacy.parquet",
+    log:
+        f"{RESULTS}/logs/audit_cell/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{canaries}}/seed{{seed}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/audit_cell/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{canaries}}/seed{{seed}}.tsv"
+    conda:
+        "../envs/fedhet.yaml"
+    threads: 1
+    resources:
+        mem_mb=4096,
+        runtime=30,
+        gpu=gpu_slots(),
+    params:
+        model=config["model"],
+        training=config["training"],
+        evaluation={**config["evaluation"], "every_round": False},
+        privacy=privacy_params,
+    script:
+        "../scripts/audit_cell.py"

@@ -8,6 +8,7 @@ from fedhet.partition import (
     PartitionError,
     Scenario,
     draw,
+    draw_canaries,
     draw_shared,
     read_hospital,
     validation_view,
@@ -111,6 +112,24 @@ def test_shared_set_is_disjoint_from_every_hospital_at_the_pool_balance():
     # the hospitals hold 16,200 of the 18,000 abnormal images (15,000 + 4 × 300): 1,800 are left
     with pytest.raises(PartitionError, match="shared set beta=0.5.*needs 5040 abnormal images.*has 1800 left"):
         draw_shared(BINARY, STUDY, seed=3, test_fraction=0.2, beta=0.5)
+
+
+def test_canaries_lie_outside_every_hospital_and_the_shared_set_with_flipped_labels():
+    draws = draw(BINARY, STUDY, seed=3, test_fraction=0.2)
+    held = np.concatenate([np.r_[d.train_index, d.test_index] for d in draws])
+    canaries = draw_canaries(BINARY, STUDY, seed=3, test_fraction=0.2, count=1000)
+    shared = draw_shared(BINARY, STUDY, seed=3, test_fraction=0.2, beta=0.01)
+    index = canaries.source_index
+    assert len(np.unique(index)) == 1000 and not np.intersect1d(index, held).size
+    assert not np.intersect1d(index, shared).size  # G from the near end, canaries from the far end
+    assert np.array_equal(canaries.labels, 1 - BINARY[index]) and BINARY[index].sum() == 300
+    assert 400 < canaries.included.sum() < 600  # each in with probability ½
+    again = draw_canaries(BINARY, STUDY, seed=3, test_fraction=0.2, count=1000)
+    assert np.array_equal(again.included, canaries.included) and np.array_equal(again.source_index, index)
+    other = draw_canaries(BINARY, STUDY, seed=4, test_fraction=0.2, count=1000)
+    assert not np.array_equal(other.included, canaries.included)
+    with pytest.raises(PartitionError, match="audit canaries=10000 .*needs 3000 abnormal images.*has 1800 left"):
+        draw_canaries(BINARY, STUDY, seed=3, test_fraction=0.2, count=10000)
 
 
 def test_validation_view_carves_validation_from_training_records_only(tmp_path):

@@ -125,6 +125,25 @@ def test_quick_dag_builds_the_privacy_figures(built):
     assert fig7[fig7["reference"]]["epsilon"].isna().all()
 
 
+def test_quick_dag_audits_its_privacy_claim_in_cells_of_its_own(built):
+    results = built / OUT
+    audit = pd.read_csv(results / "tables" / "audit.csv").set_index("dp")
+    assert audit.index.tolist() == ["nodp", "all-eps1-delta1e-05-clip1"]
+    assert (audit["canaries"] == 500).all() and (audit["guesses"] == 100).all()
+    assert audit.loc["all-eps1-delta1e-05-clip1", "epsilon_accounted"] <= 1
+    assert (audit["epsilon_lower_bound"] <= audit["epsilon_accounted"]).all()
+    cells = sorted(
+        p.parent.relative_to(results / "audit").as_posix() for p in (results / "audit").rglob("scores.parquet")
+    )
+    assert cells == [
+        f"large1x3000r0.5-small4x300r0.1/federated/fedavg/{dp}/canaries-small_1-m500/seed0"
+        for dp in ("all-eps1-delta1e-05-clip1", "nodp")
+    ]
+    # canary cells are not training cells: the aggregate holds the training cells' rows only
+    trained = sum(len(pd.read_parquet(p)) for p in (results / "cells").rglob("metrics.parquet"))
+    assert len(pd.read_parquet(results / "metrics.parquet")) == trained
+
+
 def test_quick_dag_builds_the_remedy_figures_and_the_selection(built):
     results = built / OUT
     for n in (8, 9):
