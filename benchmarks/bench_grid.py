@@ -44,15 +44,21 @@ def process_split(workdir: Path, cells: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for _, row in cells.dropna(subset=["finish"]).iterrows():
         key = cell_path(row)
-        bench = workdir / "results" / "benchmarks" / "train_cell" / f"{key}.tsv"
-        log = workdir / "results" / "logs" / "train_cell" / f"{key}.log"
-        trained = TRAINED.findall(log.read_text()) if log.exists() else []
-        if bench.exists() and trained:
+        # results/<dataset>/ since outputs are dataset-scoped; results/ directly before that
+        bench = _first(workdir, f"benchmarks/train_cell/{key}.tsv")
+        log = _first(workdir, f"logs/train_cell/{key}.log")
+        trained = TRAINED.findall(log.read_text()) if log else []
+        if bench and trained:
             process = float(pd.read_csv(bench, sep="\t")["s"].iloc[0])
             rows.append({"cell": key, "process_s": process, "train_s": float(trained[-1])})
     split = pd.DataFrame(rows, columns=["cell", "process_s", "train_s"])
     split["outside_training_s"] = split["process_s"] - split["train_s"]
     return split
+
+
+def _first(workdir: Path, tail: str) -> Path | None:
+    found = [p for p in (workdir / "results" / tail, *(workdir / "results").glob(f"*/{tail}")) if p.exists()]
+    return found[0] if found else None
 
 
 def measure(workdir: Path, log: str, cores: int) -> dict:

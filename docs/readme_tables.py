@@ -260,6 +260,30 @@ def privacy_spent(root: Path) -> str:
     return textwrap.fill(text, width=95, break_long_words=False, break_on_hyphens=False)
 
 
+def _dp_label(key: str) -> str:
+    if key == "nodp":
+        return "no DP"
+    eps = key.split("-eps", 1)[1].split("-", 1)[0]
+    return "clipping only (ε = ∞)" if eps == "inf" else f"DP-SGD, ε = {eps}"
+
+
+def audit(root: Path) -> str:
+    """Accounted ε beside the one-run audit's lower bound, per audit cell."""
+    df = _csv(root, "audit.csv")
+    header = ["training", "seed", "ε accounted", "guesses (right)", "ε lower bound, 95%"]
+    rows = [
+        [
+            _dp_label(r["dp"]),
+            str(r["seed"]),
+            "∞" if np.isinf(r["epsilon_accounted"]) else f"{r['epsilon_accounted']:.3f}",
+            f"{r['guesses']} ({r['correct']})",
+            f"{r['epsilon_lower_bound']:.3f}",
+        ]
+        for _, r in df.iterrows()
+    ]
+    return _table(header, rows)
+
+
 # --- cost of the grid ------------------------------------------------------------------------
 
 COST_LABELS = {
@@ -328,6 +352,46 @@ def gpu(root: Path) -> str:
         ],
     ]
     return _table(["run", "non-private cell", "DP-SGD at every hospital, ε = 1", "small AUROC (no DP / DP)"], rows)
+
+
+def peers(root: Path) -> str:
+    """fedhet, a plain PyTorch loop and Flower on the same cell: medians over the repetitions."""
+    report = _json(root, "peers.json")
+    header = ["runner", "CPUs", "wall (start-up included)", "training loop", "outside the loop", "small AUROC"]
+    rows = [
+        [
+            r["runner"],
+            str(r["cpus"]),
+            f"{r['median_wall_seconds']:.1f} s",
+            f"{r['median_loop_seconds']:.1f} s",
+            f"{r['median_outside_loop_seconds']:.1f} s",
+            f"{r['small_mean_auroc']:.4f}",
+        ]
+        for r in sorted(report["summary"], key=lambda r: (r["cpus"], r["key"] != "fedhet"))
+    ]
+    return _table(header, rows)
+
+
+GRIDS = {"quick grid": "grid_quick.json", "full-scale DP grid (Figures 6–7)": "grid_privacy.json"}
+
+
+def grid(root: Path) -> str:
+    """Cells per hour of whole grids on this machine, and each cell's process time outside training."""
+    header = ["grid, revision", "cells", "cells/h", "median cell process", "outside training"]
+    rows = []
+    for label, file in GRIDS.items():
+        for run in _json(root, file)["runs"]:
+            revision = f", {run['revision']}" if "revision" in run else ""
+            rows.append(
+                [
+                    f"{label}{revision}",
+                    str(run["cells_finished"]),
+                    f"{run['cells_per_hour']:,.0f}",
+                    f"{run['median_process_s']:.1f} s ({run['median_train_s']:.1f} s training)",
+                    f"{run['outside_training_share']:.0%}",
+                ]
+            )
+    return _table(header, rows)
 
 
 DP_CELLS = {
@@ -507,6 +571,9 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "fig6": fig6,
     "fig7": fig7,
     "privacy_spent": privacy_spent,
+    "audit": audit,
+    "peers": peers,
+    "grid": grid,
     "cost": cost,
     "speed": speed,
     "gpu": gpu,

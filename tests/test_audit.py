@@ -95,6 +95,12 @@ def test_memorised_canaries_give_a_positive_bound_without_dp(canary_pool):
     assert scores.groupby("included")["score"].mean()[True] > scores.groupby("included")["score"].mean()[False]
     assert row["epsilon_accounted"] == math.inf and row["epsilon_lower_bound"] > 1.0
     assert row["guesses"] == 100 and row["correct"] > 80
+    # the planted cell's own tables carry its canaries: they never pass for the cell without them
+    assert (
+        set(privacy["canaries"])
+        == set(pd.read_parquet(root / "nodp" / "m.parquet")["canaries"])
+        == {"canaries-small_1-m200"}
+    )
 
 
 def test_under_dp_sgd_the_bound_stays_below_the_accounted_epsilon(canary_pool):

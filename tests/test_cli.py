@@ -114,8 +114,8 @@ def test_bench_grid_splits_a_cells_process_time_into_training_and_the_rest(tmp_p
     from bench_grid import measure
 
     key = "s/federated/fedavg/nodp/seed0"  # job 7 of GRID_LOG
-    bench = tmp_path / "results" / "benchmarks" / "train_cell" / f"{key}.tsv"
-    log = tmp_path / "results" / "logs" / "train_cell" / f"{key}.log"
+    bench = tmp_path / "results" / "benchmarks" / "train_cell" / f"{key}.tsv"  # the layout before datasets
+    log = tmp_path / "results" / "fashion_mnist" / "logs" / "train_cell" / f"{key}.log"  # and after
     for path in (bench, log):
         path.parent.mkdir(parents=True)
     bench.write_text("s\th:m:s\n29.50\t0:00:29\n")
