@@ -66,7 +66,8 @@ class Scenario:
     @classmethod
     def parse(cls, key: str) -> Scenario:
         groups = []
-        for part in key.split("-"):
+        # Groups are joined by "-", and a type starts with a letter: a ratio's exponent (1e-05) is no join.
+        for part in re.split(r"-(?=[a-z])", key):
             match = _GROUP_KEY.fullmatch(part)
             if not match:
                 raise PartitionError(f"scenario key {key!r}: cannot parse {part!r}")

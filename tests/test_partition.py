@@ -53,6 +53,8 @@ def test_scenario_key_round_trip():
     assert Scenario.parse(key) == STUDY
     odd = Scenario((HospitalGroup("big_site", 2, 123, 0.125),))
     assert Scenario.parse(odd.key()) == odd
+    tiny = Scenario((HospitalGroup("large", 1, 30000, 1e-5), HospitalGroup("small", 4, 3000, 0.1, "blur2")))
+    assert tiny.key() == "large1x30000r1e-05-small4x3000r0.1_blur2" and Scenario.parse(tiny.key()) == tiny
 
 
 @pytest.mark.parametrize(
