@@ -78,7 +78,6 @@ localrule train_cell:
     jobid: 7
     wildcards: scenario=s, mode=federated, algorithm=fedavg, dp=nodp, seed=0
     resources: tmpdir=/tmp, gpu=1
-
 [Mon Nov 30 01:27:26 2026]
 localrule train_cell:
     jobid: 8
@@ -101,7 +100,9 @@ def test_grid_throughput_reads_cell_times_from_the_snakemake_log():
     from grid_throughput import cell_times, summary
 
     cells = cell_times(GRID_LOG).set_index("jobid")
-    assert list(cells.index) == [7, 8]  # the partition job is not a cell
+    # the partition job is not a cell; job 8's block follows job 7's without a blank line, as
+    # Snakemake writes two jobs started in the same second
+    assert list(cells.index) == [7, 8]
     assert cells.loc[7, "seconds"] == 29 and pd.isna(cells.loc[8, "finish"])  # 8 never finished
     assert cells.loc[8, "private"] and cells.loc[8, "mode"] == "local"
     report = summary(cells.reset_index(), slots=14)

@@ -76,9 +76,9 @@ def test_check_fails_when_a_file_value_changes(tmp_path):
 
 def test_check_fails_when_a_prose_number_changes(tmp_path):
     root = _copy(tmp_path)
-    path = root / readme_tables.RESULTS / "privacy.csv"
+    path = root / readme_tables.RESULTS / "privacy_fig6.csv"
     df = pd.read_csv(path)
-    df.loc[df["private"] & (df["steps"] > 0) & df["hospital"].str.startswith("small"), "sigma"] *= 1.1
+    df.loc[df["private"] & df["hospital"].str.startswith("small"), "sigma"] *= 1.1
     df.to_csv(path, index=False)
     problems = readme_tables.check(root)
     assert [p.split(":")[0] for p in problems] == ["prose prose_sigma"], problems

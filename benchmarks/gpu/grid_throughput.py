@@ -34,7 +34,9 @@ def cell_times(log: str) -> pd.DataFrame:
         elif line.strip() in ("rule train_cell:", "localrule train_cell:"):
             fields = {}
             for detail in lines[i + 1 :]:
-                if not detail.strip():  # the job's block ends at the first blank line
+                # The job's block is its indented lines: it ends at a blank line, or at the next
+                # job's timestamp where Snakemake starts two jobs in one second.
+                if not detail.startswith(" "):
                     break
                 if job := JOBID.match(detail):
                     fields["jobid"] = int(job.group(1))
