@@ -872,6 +872,21 @@ def prose_pneumonia_client_level(root: Path) -> list[str]:
     ]
 
 
+def prose_peers(root: Path) -> list[str]:
+    rows = {(r["key"], r["cpus"]): r for r in _json(root, "peers.json")["summary"]}
+
+    def loop(key: str, cpus: int) -> float:
+        return rows[key, cpus]["median_loop_seconds"]
+
+    return [
+        f"{loop('plain', 1) / loop('fedhet', 1):.2f}× faster than the plain loop at one CPU ({loop('fedhet', 1):.1f} vs"
+        f" {loop('plain', 1):.1f} s) and {loop('plain', 2) / loop('fedhet', 2):.2f}× at two ({loop('fedhet', 2):.1f}"
+        f" vs {loop('plain', 2):.1f} s)",
+        f"its loop takes {loop('flower', 1) / loop('plain', 1):.2f}× the plain loop's at one CPU and"
+        f" {loop('flower', 2) / loop('plain', 2):.2f}× at two",
+    ]
+
+
 PROSE: list[Callable[[Path], str | list[str]]] = [
     prose_pneumonia_answer,
     prose_pneumonia_client_level,
@@ -892,6 +907,7 @@ PROSE: list[Callable[[Path], str | list[str]]] = [
     prose_fedavg_weight,
     prose_dp_small_hospitals,
     prose_clipping_cost,
+    prose_peers,
 ]
 
 
