@@ -236,6 +236,10 @@ def fig7(root: Path) -> str:
     return _privacy_figure(root, "fig7.csv")
 
 
+def fig11(root: Path) -> str:
+    return _privacy_figure(root, "fig11.csv")
+
+
 # --- spent ε ---------------------------------------------------------------------------------
 
 
@@ -272,12 +276,16 @@ def _dp_label(key: str) -> str:
     return "clipping only (ε = ∞)" if eps == "inf" else f"DP-SGD, ε = {eps}"
 
 
+AUDIT_FILES = ("audit.csv", "audit_local.csv")  # the default config's audit, and the same in mode local
+
+
 def audit(root: Path) -> str:
     """Accounted ε beside the one-run audit's lower bound, per audit cell."""
-    df = _csv(root, "audit.csv")
-    header = ["training", "seed", "ε accounted", "guesses (right)", "ε lower bound, 95%"]
+    df = pd.concat([_csv(root, f) for f in AUDIT_FILES])
+    header = ["mode", "training", "seed", "ε accounted", "guesses (right)", "ε lower bound, 95%"]
     rows = [
         [
+            r["mode"],
             _dp_label(r["dp"]),
             str(r["seed"]),
             "∞" if np.isinf(r["epsilon_accounted"]) else f"{r['epsilon_accounted']:.3f}",
@@ -575,6 +583,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "count_vs_size": count_vs_size,
     "fig6": fig6,
     "fig7": fig7,
+    "fig11": fig11,
     "privacy_spent": privacy_spent,
     "audit": audit,
     "peers": peers,
@@ -887,6 +896,43 @@ def prose_peers(root: Path) -> list[str]:
     ]
 
 
+def prose_grid(root: Path) -> list[str]:
+    before, after = _json(root, "grid_quick.json")["runs"]
+    full = _json(root, "grid_privacy.json")["runs"][0]
+    return [
+        f"from {before['cells_per_hour']:.0f} to {after['cells_per_hour']:.0f} cells per hour",
+        f"from {before['median_outside_training_s']:.1f} s to {after['median_outside_training_s']:.1f} s",
+        f"{after['outside_training_share']:.0%} of a quick cell's process time",
+        f"{full['outside_training_share']:.0%} at full scale",
+    ]
+
+
+def prose_client_level(root: Path) -> list[str]:
+    fig = _csv(root, "fig11.csv")
+    small = fig[(fig["group"] == "small hospitals (mean)") & (fig["metric"] == "auroc")]
+    client = small[(small["placement"] == "client_level") & ~small["reference"]].set_index("epsilon")
+    clip = _one(small[small["reference"]], placement="client_level")["mean"]
+    none = _one(small, placement="none")["mean"]
+    sigma = _csv(root, "privacy_fig11.csv").query("level == 'client'").groupby("epsilon_target")["sigma"].first()
+    return [
+        f"(small hospitals' AUROC {_pm(client.loc[1.0])}; σ = {sigma[1.0]:.1f})",
+        f"at ε = 10 still far below ({_pm(client.loc[10.0])})",
+        f"only at ε = 100 (σ = {sigma[100.0]:.2f}) does it come back to {client.loc[100.0, 'mean']:.3f}",
+        f"costs little here ({clip:.3f} against {none:.3f} without DP)",
+    ]
+
+
+def prose_audit(root: Path) -> list[str]:
+    fed, local = (_csv(root, f).set_index("dp") for f in AUDIT_FILES)
+    private = pd.concat([fed, local]).drop(index="nodp")
+    return [
+        f"right on {fed.loc['nodp', 'correct']} of {fed.loc['nodp', 'guesses']} guesses against the federated model",
+        f"on {local.loc['nodp', 'correct']} of {local.loc['nodp', 'guesses']} against the small hospital's own model,"
+        f" a bound of {local.loc['nodp', 'epsilon_lower_bound']:.3f}",
+        f"{private['correct'].min()}–{private['correct'].max()} of {private['guesses'].iloc[0]} right",
+    ]
+
+
 PROSE: list[Callable[[Path], str | list[str]]] = [
     prose_pneumonia_answer,
     prose_pneumonia_client_level,
@@ -908,6 +954,9 @@ PROSE: list[Callable[[Path], str | list[str]]] = [
     prose_dp_small_hospitals,
     prose_clipping_cost,
     prose_peers,
+    prose_grid,
+    prose_client_level,
+    prose_audit,
 ]
 
 
