@@ -74,6 +74,10 @@ def guesses(scores: np.ndarray, included: np.ndarray, k_plus: int, k_minus: int)
     return k_plus + k_minus, right
 
 
+class AuditError(ValueError):
+    """An empirical lower bound above the accounted ε: DP-SGD or its accounting is wrong."""
+
+
 @dataclass(frozen=True)
 class AuditCell:
     """A training cell with canaries planted: its own key and directory (``audit/``), so that it
@@ -217,5 +221,5 @@ def audit_table(
     if len(violations):
         # The bound is below the true ε with the stated confidence, so above the accounted ε it
         # means DP-SGD or its accountant is wrong (or, less often than 1 − confidence, chance).
-        raise AssertionError(f"audit: ε lower bound above the accounted ε (a DP bug):\n{violations.to_string()}")
+        raise AuditError(f"audit: ε lower bound above the accounted ε (a DP bug):\n{violations.to_string()}")
     return table

@@ -7,7 +7,16 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from fedhet.audit import AuditCell, audit_cells, audit_table, check_audit, epsilon_lower_bound, guesses, p_value
+from fedhet.audit import (
+    AuditCell,
+    AuditError,
+    audit_cells,
+    audit_table,
+    check_audit,
+    epsilon_lower_bound,
+    guesses,
+    p_value,
+)
 from fedhet.canary import CanaryAudit
 from fedhet.cell import run_cell
 from fedhet.config import Cell, ConfigError
@@ -135,7 +144,7 @@ def test_a_bound_above_the_accounted_epsilon_fails_the_table():
     privacy = pd.DataFrame(
         [{"hospital": "small_1", "private": True, "epsilon_target": 0.1, "epsilon_spent": 0.1, "delta": 1e-5}]
     )
-    with pytest.raises(AssertionError, match="ε lower bound above the accounted ε"):
+    with pytest.raises(AuditError, match="ε lower bound above the accounted ε"):
         audit_table([(scores, privacy)], 0.5, 0.95, 1e-5)
 
 
