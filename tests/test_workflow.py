@@ -75,7 +75,8 @@ def test_quick_dag_builds_every_output(built):
         ]
     )
     assert len(list((built / "results" / "data" / "logs" / "fashion_mnist").glob("*.log"))) == 4
-    assert len(list((results / "benchmarks").rglob("*.tsv"))) == QUICK_CELLS
+    assert len(list((results / "benchmarks" / "train_cell").rglob("*.tsv"))) == QUICK_CELLS
+    assert len(list((results / "benchmarks" / "audit_cell").rglob("*.tsv"))) == 2  # the audit's own cells
     privacy = pd.read_csv(results / "tables" / "privacy.csv")
     assert len(privacy) == QUICK_CELLS * 5  # × 5 hospitals
     # Private: the hospitals the placement names, among those that train in the cell's mode
