@@ -25,7 +25,7 @@ import torch
 
 from fedhet.cli import prepare_inputs
 from fedhet.client import Client
-from fedhet.config import Cell, core_scenario, load_config, model_spec, train_spec
+from fedhet.config import Cell, core_scenario, load_config, model_spec, optim_key, train_spec
 from fedhet.device import CPU, DEVICES, resolve_device
 from fedhet.federated import Site, run_mode
 from fedhet.model import train_flops_per_image
@@ -60,9 +60,9 @@ def run_federated_cell(
     config: dict, seed: int, threads: int, work: Path, dp_key: str = "nodp", device: torch.device = CPU
 ) -> dict:
     torch.set_num_threads(threads)
-    cell = Cell(core_scenario(config).key(), "federated", seed, dp_key)
+    cell = Cell(core_scenario(config).key(), "federated", seed, dp_key, optim=optim_key(config))
     partitions, _ = prepare_inputs(config, cell, work)
-    mspec, tspec = model_spec(config), train_spec(config)
+    mspec, tspec = model_spec(config), train_spec(config, cell.optim)
     scenario = Scenario.parse(cell.scenario)
     dp = DPSpec.parse(dp_key, **config["privacy"])
     private = private_hospitals(dp, dict(scenario.hospitals_by_type()))

@@ -35,7 +35,9 @@ TRAINED = re.compile(r"trained in ([\d.]+)s")
 
 
 def cell_path(row: pd.Series) -> str:
-    return f"{row['scenario']}/{row['mode']}/{row['algorithm']}/{row['dp']}/seed{row['seed']}"
+    # Cells have had an optimiser component (<dp>/lr0.01/) since the learning-rate grids; earlier logs lack it.
+    optim = f"/{row['optim']}" if isinstance(row.get("optim"), str) else ""
+    return f"{row['scenario']}/{row['mode']}/{row['algorithm']}/{row['dp']}{optim}/seed{row['seed']}"
 
 
 def process_split(workdir: Path, cells: pd.DataFrame) -> pd.DataFrame:

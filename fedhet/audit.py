@@ -24,15 +24,15 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from fedhet.config import Cell, ConfigError, core_scenario, seed_key
+from fedhet.config import Cell, ConfigError, core_scenario, optim_key, seed_key
 from fedhet.data import dataset_spec, pool_counts
 from fedhet.experiments import dp_section_specs
-from fedhet.specs import CanarySpec, DPSpec
+from fedhet.specs import CanarySpec, DPSpec, OptimSpec
 
 
 def p_value(m: int, r: int, v: int, epsilon: float, delta: float) -> float:
@@ -87,9 +87,9 @@ class AuditCell:
     canaries: CanarySpec
 
     def key(self) -> str:
-        """``<scenario>/<mode>/<algorithm>/<dp>/<canaries>/seed<k>``."""
+        """``<scenario>/<mode>/<algorithm>/<dp>/<optim>/<canaries>/seed<k>``."""
         c = self.cell
-        return f"{c.scenario}/{c.mode}/{c.algorithm}/{c.dp}/{self.canaries.key()}/{seed_key(c.seed)}"
+        return f"{c.scenario}/{c.mode}/{c.algorithm}/{c.dp}/{c.optim}/{self.canaries.key()}/{seed_key(c.seed)}"
 
     def directory(self, root: str = "results") -> str:
         return f"{root}/audit/{self.key()}"
@@ -98,13 +98,17 @@ class AuditCell:
     def parse(cls, key: str) -> AuditCell:
         match = _AUDIT_KEY.fullmatch(key)
         if not match:
-            raise ValueError(f"audit cell key {key!r}: expected <scenario>/<mode>/<algorithm>/<dp>/<canaries>/seed<k>")
+            raise ValueError(
+                f"audit cell key {key!r}: expected <scenario>/<mode>/<algorithm>/<dp>/<optim>/<canaries>/seed<k>"
+            )
         cell = Cell(match["scenario"], match["mode"], int(match["seed"]), match["dp"], match["algorithm"])
+        cell = replace(cell, optim=OptimSpec.parse(match["optim"]).key())
         return cls(cell, CanarySpec.parse(match["canaries"]))
 
 
 _AUDIT_KEY = re.compile(
-    r"(?P<scenario>[^/]+)/(?P<mode>[^/]+)/(?P<algorithm>[^/]+)/(?P<dp>[^/]+)/(?P<canaries>[^/]+)/seed(?P<seed>[0-9]+)"
+    r"(?P<scenario>[^/]+)/(?P<mode>[^/]+)/(?P<algorithm>[^/]+)/(?P<dp>[^/]+)/(?P<optim>[^/]+)/(?P<canaries>[^/]+)"
+    r"/seed(?P<seed>[0-9]+)"
 )
 AUDIT_MODES = ("federated", "local")  # where the audited hospital trains (large_only: audit it in local)
 
@@ -128,7 +132,7 @@ def audit_cells(config: dict) -> list[AuditCell]:
     scenario = core_scenario(config).key()
     canaries = CanarySpec(section["hospital"], int(section["canaries"]))
     return [
-        AuditCell(Cell(scenario, section["mode"], int(seed), dp.key()), canaries)
+        AuditCell(Cell(scenario, section["mode"], int(seed), dp.key(), optim=optim_key(config)), canaries)
         for dp in audit_dp_specs(section)
         for seed in section["seeds"]
     ]

@@ -56,7 +56,7 @@ def run_cell(
     device = resolve_device(config.get("device", "cpu"))
     scenario = Scenario.parse(cell.scenario)
     types = {name: group.type for name, group in scenario.hospitals()}
-    mspec, tspec = model_spec(config), train_spec(config)
+    mspec, tspec = model_spec(config), train_spec(config, cell.optim)
     manifest = json.loads((Path(partition_dir) / "manifest.json").read_text())
     drawn = (manifest["scenario"], manifest["seed"], manifest.get("holdout", "test"))
     if drawn != (cell.scenario, cell.seed, cell.holdout):

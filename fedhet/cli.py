@@ -17,7 +17,7 @@ from tqdm import tqdm
 from fedhet import setup_logging
 from fedhet.algorithms import ALGORITHMS, AlgorithmSpec
 from fedhet.cell import run_cell
-from fedhet.config import Cell, ConfigError, core_scenario, load_config
+from fedhet.config import Cell, ConfigError, core_scenario, load_config, optim_key
 from fedhet.data import DataError, binary_labels, dataset_spec, fetch_file, load_source, resolve_mirror
 from fedhet.device import DEVICES, resolve_device
 from fedhet.federated import MODES
@@ -90,7 +90,7 @@ def cmd_cell(args: argparse.Namespace) -> None:
     dp = DPSpec.parse(args.dp)  # a bad key stops here too
     check_spec(dp)
     algorithm = AlgorithmSpec.parse(args.algorithm, "--algorithm")
-    cell = Cell(core_scenario(config).key(), args.mode, args.seed, dp.key(), algorithm.key())
+    cell = Cell(core_scenario(config).key(), args.mode, args.seed, dp.key(), algorithm.key(), optim=optim_key(config))
     out = Path(args.out)
     interactive = sys.stderr.isatty()  # a progress bar replaces the per-round log lines on screen
     setup_logging(out / "cell.log", console=not interactive)

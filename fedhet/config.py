@@ -16,7 +16,7 @@ import yaml
 from fedhet.data import DataError, check_abnormal_classes, dataset_spec
 from fedhet.partition import Scenario
 from fedhet.shift import normalise_shift
-from fedhet.specs import ModelSpec, TrainSpec
+from fedhet.specs import ModelSpec, OptimSpec, TrainSpec
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "config" / "schema.yaml"
 
@@ -102,8 +102,16 @@ def model_spec(config: dict) -> ModelSpec:
     return ModelSpec(**config["model"])
 
 
-def train_spec(config: dict) -> TrainSpec:
-    return TrainSpec(**config["training"])
+def train_spec(config: dict, optim: str | None = None) -> TrainSpec:
+    """The config's training settings, with a cell's optimiser key (``OptimSpec``) in place."""
+    spec = TrainSpec(**config["training"])
+    return OptimSpec.parse(optim).apply(spec) if optim else spec
+
+
+def optim_key(config: dict) -> str:
+    """The optimiser key of the config's own training settings: every cell a grid does not
+    give another learning rate has it."""
+    return OptimSpec(float(config["training"]["lr"])).key()
 
 
 def core_scenario(config: dict) -> Scenario:
@@ -137,13 +145,24 @@ class Cell:
     dp: str = "nodp"  # DPSpec.key()
     algorithm: str = "fedavg"  # AlgorithmSpec.key()
     holdout: str = "test"  # what it is evaluated on (HOLDOUTS): selection cells use "validation"
+    optim: str = OptimSpec().key()  # OptimSpec.key(): a grid passes its config's (optim_key)
 
     def directory(self, root: str = "results") -> str:
         return f"{root}/cells/{self.key()}"
 
     def key(self) -> str:
-        """``<scenario>/<mode>/<algorithm>/<dp>/seed<k>``: the cell's path below ``cells/``."""
-        return f"{self.scenario}/{self.mode}/{self.algorithm}/{self.dp}/{seed_key(self.seed, self.holdout)}"
+        """``<scenario>/<mode>/<algorithm>/<dp>/<optim>/seed<k>``: the cell's path below ``cells/``."""
+        return f"{self.scenario}/{self.mode}/{self.algorithm}/{self.dp}/{self.optim}/{seed_key(self.seed, self.holdout)}"
+
+    @classmethod
+    def parse(cls, key: str) -> Cell:
+        """Inverse of ``key``."""
+        parts = key.split("/")
+        if len(parts) != 6 or not parts[5].startswith("seed"):
+            raise ValueError(f"cell key {key!r}: expected <scenario>/<mode>/<algorithm>/<dp>/<optim>/seed<k>")
+        scenario, mode, algorithm, dp, optim, seed = parts
+        number, holdout = parse_seed_key(seed)
+        return cls(scenario, mode, number, dp, algorithm, holdout, OptimSpec.parse(optim).key())
 
     def labels(self) -> dict:
         """The cell's parameters as the columns of its output tables."""
@@ -154,6 +173,7 @@ class Cell:
             "dp": self.dp,
             "seed": self.seed,
             "holdout": self.holdout,
+            "optim": self.optim,
         }
 
     def partitions(self, root: str = "results") -> str:
@@ -162,4 +182,5 @@ class Cell:
 
 def core_cells(config: dict) -> list[Cell]:
     scenario = core_scenario(config).key()
-    return [Cell(scenario, mode, seed) for mode in config["modes"] for seed in config["seeds"]]
+    optim = optim_key(config)
+    return [Cell(scenario, mode, seed, optim=optim) for mode in config["modes"] for seed in config["seeds"]]

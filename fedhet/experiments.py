@@ -21,11 +21,11 @@ import itertools
 from dataclasses import dataclass
 
 from fedhet.algorithms import FEDAVG, AlgorithmSpec, canonical_key
-from fedhet.config import Cell, ConfigError
+from fedhet.config import Cell, ConfigError, optim_key
 from fedhet.data import dataset_spec, pool_counts
 from fedhet.partition import HospitalGroup, PartitionError, Scenario, check_feasible
 from fedhet.shift import ShiftSpec, normalise_shift
-from fedhet.specs import CLIENT_LEVEL, MODE_TAKES_ALGORITHM, DPSpec, check_spec
+from fedhet.specs import CLIENT_LEVEL, MODE_TAKES_ALGORITHM, DPSpec, OptimSpec, check_spec
 
 GRID_FIELDS = ("abnormal_ratio", "size", "count", "abnormal_count", "shift")
 
@@ -117,21 +117,32 @@ def dp_specs(config: dict, name: str) -> list[DPSpec]:
 
 
 def dp_section_specs(dp: dict | None, where: str) -> list[DPSpec]:
-    """The DP settings of a config section ``{placement: [...], epsilon: [...], delta, max_grad_norm}``
-    (placements × ε), or no DP when there is none; an error names ``where``."""
+    """The DP settings of a config section ``{placement: [...], epsilon: [...], delta,
+    max_grad_norm}`` (placements × ε × C, C a number or a list; placement ``none`` is the cell
+    without DP), or no DP when there is none; an error names ``where``."""
     if dp is None:
         return [DPSpec()]
-    specs = [
-        DPSpec(placement, float(eps), float(dp["delta"]), float(dp["max_grad_norm"]))
-        for placement in dp["placement"]
-        for eps in dp["epsilon"]
-    ]
+    clips = dp["max_grad_norm"] if isinstance(dp["max_grad_norm"], list) else [dp["max_grad_norm"]]
+    specs = unique(
+        [
+            DPSpec(placement, float(eps), float(dp["delta"]), float(clip)) if placement != "none" else DPSpec()
+            for placement in dp["placement"]
+            for eps in dp["epsilon"]
+            for clip in clips
+        ]
+    )
     for spec in specs:
         try:
             check_spec(spec)
         except ValueError as err:
             raise ExperimentError(f"{where}: {err}") from None
     return specs
+
+
+def optim_keys(config: dict, name: str) -> list[str]:
+    """The experiment's optimiser keys: one per learning rate of its ``lr`` list, else the config's."""
+    rates = config["experiments"][name].get("lr")
+    return [OptimSpec(float(lr)).key() for lr in rates] if rates else [optim_key(config)]
 
 
 def algorithm_keys(config: dict, name: str) -> list[str]:
@@ -153,16 +164,68 @@ def mode_algorithms(mode: str, algorithms: list[str]) -> list[str]:
 
 def experiment_cells(config: dict, name: str, points: list[GridPoint] | None = None) -> list[Cell]:
     spec = config["experiments"][name]
+    if "choices" in spec:
+        return chosen_cells(config, name)
     points = grid_points(config, name) if points is None else points
     keys = [dp.key() for dp in dp_specs(config, name)]
     algorithms = algorithm_keys(config, name)
+    optims = optim_keys(config, name)
     return unique(
         [
-            Cell(p.scenario.key(), mode, seed, dp, algorithm, spec.get("holdout", "test"))
+            Cell(p.scenario.key(), mode, seed, dp, algorithm, spec.get("holdout", "test"), optim)
             for p in points
             for mode in spec["modes"]
             for algorithm in mode_algorithms(mode, algorithms)
             for dp in keys
+            for optim in optims
+            for seed in spec["seeds"]
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One setting chosen on validation cells (``fedhet.tables.dp_selection_table``): a mode, its
+    DP setting and its learning rate, trained with FedAvg on the core hospitals."""
+
+    mode: str
+    dp: DPSpec
+    optim: OptimSpec
+
+    @classmethod
+    def from_config(cls, entry: dict, where: str) -> Choice:
+        placement = entry["placement"]
+        if placement == "none":
+            dp = DPSpec()
+        elif "epsilon" not in entry:
+            raise ExperimentError(f"{where}: placement {placement!r} needs an epsilon")
+        else:
+            dp = DPSpec(placement, float(entry["epsilon"]), float(entry["delta"]), float(entry["max_grad_norm"]))
+        try:
+            check_spec(dp)
+        except ValueError as err:
+            raise ExperimentError(f"{where}: {err}") from None
+        return cls(entry["mode"], dp, OptimSpec(float(entry["lr"])))
+
+
+def choices(config: dict, name: str) -> list[Choice]:
+    """An experiment's ``choices``: settings stated one by one instead of as a product."""
+    spec = config["experiments"][name]
+    stated = sorted({"grid", "dp", "lr"} & {k for k, v in spec.items() if v})
+    if stated:
+        raise ExperimentError(
+            f"experiments.{name}: choices states each cell's setting; drop {', '.join(stated)} (core hospitals only)"
+        )
+    return [Choice.from_config(entry, f"experiments.{name}.choices[{i}]") for i, entry in enumerate(spec["choices"])]
+
+
+def chosen_cells(config: dict, name: str) -> list[Cell]:
+    spec = config["experiments"][name]
+    core = Scenario.from_config(config["hospitals"]).key()
+    return unique(
+        [
+            Cell(core, choice.mode, seed, choice.dp.key(), FEDAVG.key(), spec.get("holdout", "test"), choice.optim.key())
+            for choice in choices(config, name)
             for seed in spec["seeds"]
         ]
     )
@@ -182,6 +245,9 @@ def check_experiments(config: dict) -> None:
     data = config["data"]
     n_abnormal, n_normal = pool_counts(dataset_spec(data["dataset"]), data["abnormal_classes"])
     for name, spec in config["experiments"].items():
+        if "choices" in spec:
+            check_choices(config, name)
+            continue
         others = sorted(set(spec.get("modes", ["federated"])) - {"federated"})
         if others and any(dp.client_level for dp in dp_specs(config, name)):
             raise ExperimentError(
@@ -200,6 +266,15 @@ def check_experiments(config: dict) -> None:
                 check_feasible(point.scenario, n_abnormal, n_normal, data["test_fraction"])
             except PartitionError as err:
                 raise ExperimentError(f"experiments.{name} grid point ({point.label()}): {err}") from None
+
+
+def check_choices(config: dict, name: str) -> None:
+    for i, choice in enumerate(choices(config, name)):
+        if choice.dp.client_level and choice.mode != "federated":
+            raise ExperimentError(
+                f"experiments.{name}.choices[{i}]: client-level DP protects hospitals in a federation;"
+                f" it cannot run in mode {choice.mode}"
+            )
 
 
 @dataclass(frozen=True)
@@ -269,6 +344,9 @@ class PrivacyFigure:
     references: tuple[str, ...]
     title: str
     metrics: tuple[str, ...] = ("recall", "auroc")
+    # Drawn from the experiments with ``choices`` (hyperparameters chosen per setting on
+    # validation cells) instead of those that train every DP setting with the config's.
+    tuned: bool = False
 
 
 PRIVACY_FIGURES = {
@@ -289,6 +367,20 @@ PRIVACY_FIGURES = {
         (("federated", "all"), ("federated", CLIENT_LEVEL)),
         ("federated",),
         "Figure 11: a patient's record (DP-SGD at every hospital) vs a hospital's participation (client-level DP)",
+    ),
+    12: PrivacyFigure(
+        12,
+        (("federated", "all"), ("large_only", "all")),
+        ("federated", "large_only"),
+        "Figure 12: Figure 6 with the learning rate and C chosen per setting on validation splits",
+        tuned=True,
+    ),
+    13: PrivacyFigure(
+        13,
+        (("federated", "all"), ("federated", "small_hospitals")),
+        ("federated",),
+        "Figure 13: Figure 7 with the learning rate and C chosen per setting on validation splits",
+        tuned=True,
     ),
 }
 
@@ -330,29 +422,50 @@ MODE_FIGURES = {
 FIGURES = {**SWEEP_FIGURES, **PRIVACY_FIGURES, **REMEDY_FIGURES, **MODE_FIGURES}
 
 
-def privacy_figure_cells(config: dict, number: int) -> list[Cell]:
-    figure = PRIVACY_FIGURES[number]
+def privacy_candidates(config: dict, tuned: bool) -> list[Cell]:
+    """The test cells a privacy figure may draw on: FedAvg on the core hospitals, from the
+    experiments with ``choices`` (tuned) or from those with a ``dp`` product trained with the
+    config's learning rate."""
     core = Scenario.from_config(config["hospitals"]).key()
+    fixed_optim = optim_key(config)
     cells = []
-    for mode, placement in figure.curves:
-        found = [
+    for name, spec in config["experiments"].items():
+        if ("choices" in spec) != tuned or not (tuned or "dp" in spec):
+            continue
+        cells += [
             cell
-            for name, spec in config["experiments"].items()
-            if "dp" in spec
             for cell in experiment_cells(config, name)
             if cell.scenario == core
-            and cell.mode == mode
             and cell.algorithm == FEDAVG.key()
-            and DPSpec.parse(cell.dp).placement == placement
+            and cell.holdout == "test"
+            and (tuned or cell.optim == fixed_optim)
         ]
+    return unique(cells)
+
+
+def privacy_figure_cells(config: dict, number: int) -> list[Cell]:
+    figure = PRIVACY_FIGURES[number]
+    source = "an experiment with choices" if figure.tuned else "an experiment"
+    candidates = privacy_candidates(config, figure.tuned)
+    cells = []
+    for mode, placement in figure.curves:
+        found = [c for c in candidates if c.mode == mode and DPSpec.parse(c.dp).placement == placement]
         if not found:
             raise ExperimentError(
-                f"fig{number}: needs an experiment with mode {mode!r} and dp.placement {placement!r} "
+                f"fig{number}: needs {source} with mode {mode!r} and dp placement {placement!r} "
                 "on the core hospitals (an experiment without a grid)"
             )
         cells += found
     seeds = sorted({cell.seed for cell in cells})
-    cells += [Cell(core, mode, seed) for mode in figure.references for seed in seeds]
+    core = Scenario.from_config(config["hospitals"]).key()
+    for mode in figure.references:
+        if not figure.tuned:
+            cells += [Cell(core, mode, seed, optim=optim_key(config)) for seed in seeds]
+            continue
+        found = [c for c in candidates if c.mode == mode and c.dp == DPSpec().key()]
+        if not found:
+            raise ExperimentError(f"fig{number}: needs {source} with mode {mode!r} and placement 'none'")
+        cells += found
     return unique(cells)
 
 
@@ -402,3 +515,14 @@ def configured_figures(config: dict) -> list[int]:
 
 def all_experiment_cells(config: dict) -> list[Cell]:
     return unique([cell for name in config["experiments"] for cell in experiment_cells(config, name)])
+
+
+def validation_cells(config: dict, tuning: bool) -> list[Cell]:
+    """Cells trained to choose hyperparameters (holdout ``validation``): those of experiments
+    with a ``dp`` or ``lr`` grid (``tuning``: the learning rate and C per DP setting,
+    ``fedhet.tables.dp_selection_table``), or of the others (algorithms, ``selection_table``)."""
+    cells = []
+    for name, spec in config["experiments"].items():
+        if spec.get("holdout") == "validation" and bool(spec.get("dp") or spec.get("lr")) == tuning:
+            cells += experiment_cells(config, name)
+    return unique(cells)

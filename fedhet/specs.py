@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,30 @@ class TrainSpec:
     momentum: float = 0.9
     weight_decay: float = 0.0
     client_fraction: float = 1.0
+
+
+@dataclass(frozen=True)
+class OptimSpec:
+    """The optimiser settings a grid may vary per cell (today the learning rate; the rest of
+    ``TrainSpec`` is fixed per configuration). Its key is a path component of every cell, so a
+    cell trained with another learning rate never stands in for this one."""
+
+    lr: float = TrainSpec.lr
+
+    def key(self) -> str:
+        """Path component, e.g. ``lr0.01``."""
+        return f"lr{self.lr:g}"
+
+    @classmethod
+    def parse(cls, key: str) -> OptimSpec:
+        match = _OPTIM_KEY.fullmatch(key)
+        if not match or not float(match["lr"]) > 0:
+            raise ValueError(f"optimiser key {key!r}: expected lr<learning rate > 0>, e.g. lr0.01")
+        return cls(float(match["lr"]))
+
+    def apply(self, spec: TrainSpec) -> TrainSpec:
+        """``spec`` with this cell's settings in place."""
+        return replace(spec, lr=self.lr)
 
 
 # Training modes (``fedhet.federated`` implements them) and whether the cell's algorithm
@@ -101,6 +125,7 @@ class DPSpec:
 
 
 _NUMBER = r"[0-9.]+(?:e[+-]?[0-9]+)?|inf"
+_OPTIM_KEY = re.compile(rf"lr(?P<lr>{_NUMBER})")
 _DP_KEY = re.compile(
     rf"(?P<placement>[a-z_]+)-eps(?P<eps>{_NUMBER})-delta(?P<delta>{_NUMBER})-clip(?P<clip>{_NUMBER})"
     r"(?:-(?P<accountant>[a-z]+))?"

@@ -7,6 +7,7 @@ study's published numbers, and Tables 1–3 (CSV for machines, Markdown for peop
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -15,8 +16,9 @@ from fedhet import atomic_output
 from fedhet.config import Cell, core_scenario, parse_seed_key
 from fedhet.metrics import summarise
 from fedhet.partition import Scenario
+from fedhet.specs import DPSpec, OptimSpec
 
-CELL_KEYS = ["scenario", "mode", "algorithm", "dp", "holdout", "seed"]
+CELL_KEYS = ["scenario", "mode", "algorithm", "dp", "optim", "holdout", "seed"]
 CONDITION_KEYS = [k for k in CELL_KEYS if k != "seed"]  # a cell without its seed
 HEADLINE_METRICS = ["recall", "precision", "auroc", "specificity", "auprc"]
 
@@ -176,20 +178,21 @@ def write_csv_atomic(df: pd.DataFrame, path: str | Path) -> None:
 
 def runtime_table(benchmark_paths: list[str | Path]) -> pd.DataFrame:
     """Seconds and peak memory per training cell, from Snakemake's benchmark TSVs whose
-    paths mirror the cell's (``…/train_cell/<scenario>/<mode>/<algorithm>/<dp>/seed<k>.tsv``)."""
+    paths mirror the cell's (``…/train_cell/<scenario>/<mode>/<algorithm>/<dp>/<optim>/seed<k>.tsv``)."""
     rows = []
     for path in benchmark_paths:
         path = Path(path)
         bench = pd.read_csv(path, sep="\t")
-        scenario, mode, algorithm, dp = path.parts[-5:-1]
+        scenario, mode, algorithm, dp, optim = path.parts[-6:-1]
         seed, holdout = parse_seed_key(path.stem)
         rows.append(
             {
-                "rule": path.parts[-6],
+                "rule": path.parts[-7],
                 "scenario": scenario,
                 "mode": mode,
                 "algorithm": algorithm,
                 "dp": dp,
+                "optim": optim,
                 "holdout": holdout,
                 "seed": seed,
                 "seconds": float(bench["s"].iloc[0]),
@@ -235,7 +238,7 @@ def check_privacy_budgets(table: pd.DataFrame, slack: float = 1e-9) -> None:
     over = private[private["epsilon_spent"] > private["epsilon_target"] * (1 + slack)]
     if len(over):
         lines = [
-            f"{r.scenario}/{r.mode}/{r.algorithm}/{r.dp}/seed{r.seed} {r.hospital}: "
+            f"{r.scenario}/{r.mode}/{r.algorithm}/{r.dp}/{r.optim}/seed{r.seed} {r.hospital}: "
             f"spent ε {r.epsilon_spent:.6g} > target {r.epsilon_target:.6g}"
             for r in over.itertuples()
         ]
@@ -249,7 +252,7 @@ def cost_table(runtime: pd.DataFrame, experiments: dict[str, list[str]], cores: 
 
     ``experiments`` maps a name to its cells' keys (``fedhet.config.Cell.key``)."""
     cpu = runtime["cpu_seconds"].where(runtime["cpu_seconds"].notna(), runtime["seconds"])
-    key = [Cell(r.scenario, r.mode, r.seed, r.dp, r.algorithm, r.holdout).key() for r in runtime.itertuples()]
+    key = [Cell(r.scenario, r.mode, r.seed, r.dp, r.algorithm, r.holdout, r.optim).key() for r in runtime.itertuples()]
     runtime = runtime.assign(cpu=cpu, key=key)
     groups = {name: runtime[runtime["key"].isin(cells)] for name, cells in experiments.items()}
     groups["all cells"] = runtime
@@ -302,3 +305,45 @@ def selection_table(metrics: pd.DataFrame, metric: str = SELECTION_METRIC) -> pd
     summary = summary.sort_values(["scenario", "family", "algorithm"], kind="stable").reset_index(drop=True)
     summary["chosen"] = summary.index.isin(summary.groupby(["scenario", "family"])["mean"].idxmax())
     return summary[["scenario", "family", "algorithm", "metric", "mean", "ci_low", "ci_high", "n", "chosen"]]
+
+
+def dp_selection_table(metrics: pd.DataFrame, metric: str = SELECTION_METRIC) -> pd.DataFrame:
+    """Learning rate and clip norm chosen per setting on validation cells, by the same rule as
+    ``selection_table``: per (mode, DP placement, ε, δ), each candidate (C, lr) with the small
+    hospitals' mean ``metric`` on their validation splits (mean and 95% CI over seeds); the
+    highest mean is ``chosen`` (ties: the smaller C, then the smaller lr). The cell without DP
+    is a setting of its own, its candidates the learning rates."""
+    rows = metrics[metrics["holdout"] == "validation"]
+    summary = seed_summary(rows, "small")
+    summary = summary[summary["metric"] == metric].copy()
+    specs = {key: DPSpec.parse(key) for key in summary["dp"].unique()}
+    summary["placement"] = summary["dp"].map(lambda k: specs[k].placement)
+    summary["epsilon"] = summary["dp"].map(lambda k: specs[k].epsilon if specs[k].enabled else math.nan)
+    summary["delta"] = summary["dp"].map(lambda k: specs[k].delta if specs[k].enabled else math.nan)
+    summary["max_grad_norm"] = summary["dp"].map(lambda k: specs[k].max_grad_norm if specs[k].enabled else math.nan)
+    summary["lr"] = summary["optim"].map(lambda k: OptimSpec.parse(k).lr)
+    setting = ["scenario", "mode", "algorithm", "placement", "epsilon", "delta"]
+    summary = summary.sort_values([*setting, "max_grad_norm", "lr"], kind="stable").reset_index(drop=True)
+    best = summary.groupby(setting, dropna=False, sort=False)["mean"].idxmax()
+    summary["chosen"] = summary.index.isin(best)
+    columns = [*setting, "max_grad_norm", "lr", "dp", "optim", "metric", "mean", "ci_low", "ci_high", "n", "chosen"]
+    return summary[columns]
+
+
+def choices_yaml(table: pd.DataFrame) -> str:
+    """The chosen rows of ``dp_selection_table`` as an experiment's ``choices`` list (config YAML)."""
+    lines = []
+    for row in table[table["chosen"]].itertuples():
+        fields = {"mode": row.mode, "placement": row.placement}
+        if row.placement != "none":
+            fields |= {"epsilon": row.epsilon, "max_grad_norm": row.max_grad_norm}
+        fields["lr"] = row.lr
+        body = ", ".join(f"{k}: {_yaml_value(v)}" for k, v in fields.items())
+        lines.append(f"  - {{{body}}}")
+    return "\n".join(["choices:", *lines])
+
+
+def _yaml_value(value) -> str:
+    if isinstance(value, str):
+        return value
+    return ".inf" if math.isinf(value) else f"{value:g}"

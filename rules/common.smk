@@ -18,7 +18,8 @@ SWEEPS = [name for name, spec in config["experiments"].items() if spec["grid"]]
 SWEEP_CELLS = fx.unique(
     [c for name in SWEEPS for c in fx.experiment_cells(config, name)]
 )
-SELECTION_CELLS = [c for c in EXPERIMENT_CELLS if c.holdout == "validation"]
+SELECTION_CELLS = fx.validation_cells(config, tuning=False)  # algorithms chosen
+TUNING_CELLS = fx.validation_cells(config, tuning=True)  # lr and C chosen per DP setting
 FIGURES = fx.configured_figures(config)
 RESULTS = fc.results_root(config)  # results/[<run>/]<dataset>
 AUDIT_CELLS = fa.audit_cells(config)  # canaries planted: never part of a figure
@@ -29,11 +30,12 @@ wildcard_constraints:
     mode="federated|local|large_only",
     algorithm=r"[a-z]+(-[a-z]+[0-9.e+\-]+)*",
     dp=r"[A-Za-z0-9_.\-]+",
+    optim=r"lr[0-9.e+\-]+",
     seed=r"\d+(-validation)?",
     beta=r"[0-9.e\-]+",
     dataset=r"[a-z_]+",
     filename=r"[^/]+",
-    n=r"[2-9]|1[01]",
+    n=r"[2-9]|1[0-3]",
     canaries=r"canaries-[a-z][a-z0-9_]*-m[0-9]+",
     m=r"[0-9]+",
 
@@ -55,9 +57,15 @@ def canary_file(wildcards):
 def evaluation_params(wildcards):
     """Per-round metrics cost about a sixth of a cell and only the budget table reads them,
     from the core cells: every other cell evaluates once, after its last round."""
-    key = f"{wildcards.scenario}/{wildcards.mode}/{wildcards.algorithm}/{wildcards.dp}/seed{wildcards.seed}"
+    key = f"{wildcards.scenario}/{wildcards.mode}/{wildcards.algorithm}/{wildcards.dp}/{wildcards.optim}/seed{wildcards.seed}"
     every_round = config["evaluation"]["every_round"] and key in CORE_KEYS
     return {**config["evaluation"], "every_round": every_round}
+
+
+def training_params():
+    """The training slice without the learning rate: a cell's rate is its path's optimiser key
+    (fedhet.specs.OptimSpec), so a config's new rate makes new cells instead of retraining old ones."""
+    return {k: v for k, v in config["training"].items() if k != "lr"}
 
 
 def privacy_params(wildcards):
@@ -135,6 +143,8 @@ def experiment_outputs():
         outputs.append(f"{RESULTS}/tables/cost.csv")
     if SELECTION_CELLS:
         outputs.append(f"{RESULTS}/tables/selection.csv")
+    if TUNING_CELLS:
+        outputs.append(f"{RESULTS}/tables/dp_selection.csv")
     if AUDIT_CELLS:
         outputs.append(f"{RESULTS}/tables/audit.csv")
     return outputs

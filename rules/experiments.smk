@@ -136,6 +136,29 @@ rule selection:
         "../scripts/selection.py"
 
 
+rule dp_selection:
+    """Learning rate and C per DP setting, chosen on validation cells (issue: fair DP hyperparameters)."""
+    input:
+        cell_metrics(TUNING_CELLS),
+    output:
+        report(
+            f"{RESULTS}/tables/dp_selection.csv",
+            caption="../report/dp_selection.rst",
+            category="Tables",
+        ),
+    log:
+        f"{RESULTS}/logs/dp_selection.log",
+    localrule: True
+    conda:
+        "../envs/fedhet.yaml"
+    threads: 1
+    resources:
+        mem_mb=1024,
+        runtime=5,
+    script:
+        "../scripts/dp_selection.py"
+
+
 rule audit:
     """The audit table: per audit cell, the accounted ε of the hospital with the canaries beside
     the empirical lower bound (a bound above it fails the rule: DP or its accounting is wrong).

@@ -4,13 +4,13 @@ rule train_cell:
         partitions=f"{RESULTS}/partitions/{{scenario}}/seed{{seed}}",
         external=external_file(),
     output:
-        metrics=f"{RESULTS}/cells/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/seed{{seed}}/metrics.parquet",
-        rounds=f"{RESULTS}/cells/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/seed{{seed}}/rounds.parquet",
-        privacy=f"{RESULTS}/cells/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/seed{{seed}}/privacy.parquet",
+        metrics=f"{RESULTS}/cells/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/seed{{seed}}/metrics.parquet",
+        rounds=f"{RESULTS}/cells/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/seed{{seed}}/rounds.parquet",
+        privacy=f"{RESULTS}/cells/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/seed{{seed}}/privacy.parquet",
     log:
-        f"{RESULTS}/logs/train_cell/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/seed{{seed}}.log",
+        f"{RESULTS}/logs/train_cell/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/seed{{seed}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/train_cell/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/seed{{seed}}.tsv"
+        f"{RESULTS}/benchmarks/train_cell/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/seed{{seed}}.tsv"
     conda:
         "../envs/fedhet.yaml"
     threads: 1
@@ -22,7 +22,7 @@ rule train_cell:
     params:
         # Only the slices that change training: a figure or table edit never retrains.
         model=config["model"],
-        training=config["training"],
+        training=training_params(),
         evaluation=evaluation_params,
         # How DP-SGD runs matters to DP cells only: a new clipping engine leaves nodp cells be.
         privacy=privacy_params,
@@ -39,14 +39,14 @@ rule audit_cell:
         partitions=f"{RESULTS}/partitions/{{scenario}}/seed{{seed}}",
         canaries=canary_file,
     output:
-        scores=f"{RESULTS}/audit/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{canaries}}/seed{{seed}}/scores.parquet",
-        metrics=f"{RESULTS}/audit/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{canaries}}/seed{{seed}}/metrics.parquet",
-        rounds=f"{RESULTS}/audit/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{canaries}}/seed{{seed}}/rounds.parquet",
-        privacy=f"{RESULTS}/audit/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{canaries}}/seed{{seed}}/privacy.parquet",
+        scores=f"{RESULTS}/audit/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/{{canaries}}/seed{{seed}}/scores.parquet",
+        metrics=f"{RESULTS}/audit/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/{{canaries}}/seed{{seed}}/metrics.parquet",
+        rounds=f"{RESULTS}/audit/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/{{canaries}}/seed{{seed}}/rounds.parquet",
+        privacy=f"{RESULTS}/audit/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/{{canaries}}/seed{{seed}}/privacy.parquet",
     log:
-        f"{RESULTS}/logs/audit_cell/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{canaries}}/seed{{seed}}.log",
+        f"{RESULTS}/logs/audit_cell/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/{{canaries}}/seed{{seed}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/audit_cell/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{canaries}}/seed{{seed}}.tsv"
+        f"{RESULTS}/benchmarks/audit_cell/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/{{canaries}}/seed{{seed}}.tsv"
     conda:
         "../envs/fedhet.yaml"
     threads: 1
@@ -56,7 +56,7 @@ rule audit_cell:
         gpu=gpu_slots(),
     params:
         model=config["model"],
-        training=config["training"],
+        training=training_params(),
         evaluation={**config["evaluation"], "every_round": False},
         privacy=privacy_params,
     script:

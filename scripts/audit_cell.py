@@ -11,7 +11,7 @@ config["device"] = snakemake.config["device"]
 canaries = CanaryAudit.load(CanarySpec.parse(w.canaries), snakemake.input.canaries)
 run_cell(
     config,
-    Cell(w.scenario, w.mode, int(w.seed), w.dp, w.algorithm),
+    Cell(w.scenario, w.mode, int(w.seed), w.dp, w.algorithm, optim=w.optim),
     snakemake.input.partitions,
     None,  # the external set plays no part in an audit
     snakemake.output.metrics,

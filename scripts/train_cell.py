@@ -9,7 +9,7 @@ config = {k: snakemake.params[k] for k in ("model", "training", "evaluation", "p
 config["device"] = snakemake.config["device"]  # where it runs: not a rerun trigger (rules/train.smk)
 run_cell(
     config,
-    Cell(w.scenario, w.mode, seed, w.dp, w.algorithm, holdout),
+    Cell(w.scenario, w.mode, seed, w.dp, w.algorithm, holdout, w.optim),
     snakemake.input.partitions,
     snakemake.input.external,
     snakemake.output.metrics,
