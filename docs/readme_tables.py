@@ -240,6 +240,51 @@ def fig11(root: Path) -> str:
     return _privacy_figure(root, "fig11.csv")
 
 
+# --- Figures 12 and 13: the DP settings with their lr and C chosen on validation splits ------
+
+SMALL = "small hospitals (mean)"
+
+
+def _setting_label(row: pd.Series) -> str:
+    if row["placement"] == "none":
+        return "no DP"
+    return "clipping only (ε = ∞)" if np.isinf(row["epsilon"]) else f"ε = {row['epsilon']:g}"
+
+
+def _same_setting(df: pd.DataFrame, row: pd.Series, metric: str) -> pd.Series:
+    """``row``'s setting (mode, placement, ε) and ``metric`` at the small hospitals in ``df``."""
+    where = {"group": SMALL, "metric": metric, "mode": row["mode"], "placement": row["placement"]}
+    if row["placement"] != "none":
+        where["epsilon"] = row["epsilon"]
+    return _one(df, **where)
+
+
+def _tuned_table(root: Path, fixed_file: str, tuned_file: str) -> str:
+    """Per setting of a tuned figure: the chosen C and lr, and the small hospitals' recall and
+    AUROC with the study's fixed hyperparameters (C = 1, lr = 0.01) beside the tuned ones."""
+    fixed, tuned = _csv(root, fixed_file), _csv(root, tuned_file)
+    settings = tuned[(tuned["group"] == SMALL) & (tuned["metric"] == "recall")]
+    settings = settings.sort_values(["mode", "placement", "epsilon"], na_position="last")
+    header = ["curve", "setting", "chosen C, lr", "recall, fixed", "recall, tuned", "AUROC, fixed", "AUROC, tuned"]
+    rows = []
+    for _, row in settings.iterrows():
+        curve = "large only" if row["mode"] == "large_only" else row["curve"].split(", clipping only")[0]
+        chosen = f"lr {row['lr']:g}" if row["placement"] == "none" else f"C {row['max_grad_norm']:g}, lr {row['lr']:g}"
+        cells = [curve, _setting_label(row), chosen]
+        for metric in ("recall", "auroc"):
+            cells += [_pm(_same_setting(fixed, row, metric)), _pm(_same_setting(tuned, row, metric))]
+        rows.append(cells)
+    return _table(header, rows)
+
+
+def fig12(root: Path) -> str:
+    return _tuned_table(root, "fig6.csv", "fig12.csv")
+
+
+def fig13(root: Path) -> str:
+    return _tuned_table(root, "fig7.csv", "fig13.csv")
+
+
 # --- spent ε ---------------------------------------------------------------------------------
 
 
@@ -584,6 +629,8 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "fig6": fig6,
     "fig7": fig7,
     "fig11": fig11,
+    "fig12": fig12,
+    "fig13": fig13,
     "privacy_spent": privacy_spent,
     "audit": audit,
     "peers": peers,

@@ -105,13 +105,20 @@ def model_spec(config: dict) -> ModelSpec:
 def train_spec(config: dict, optim: str | None = None) -> TrainSpec:
     """The config's training settings, with a cell's optimiser key (``OptimSpec``) in place."""
     spec = TrainSpec(**config["training"])
-    return OptimSpec.parse(optim).apply(spec) if optim else spec
+    if not optim:
+        return spec
+    chosen = OptimSpec.parse(optim)
+    if "lr" in config["training"] and float(config["training"]["lr"]) != chosen.lr:
+        # The workflow hands cells the training slice without lr; a caller that states one must
+        # mean the cell's, or a cell would silently train with another rate than its path says.
+        raise ValueError(f"training.lr {config['training']['lr']:g} disagrees with the cell's optimiser key {optim!r}")
+    return chosen.apply(spec)
 
 
 def optim_key(config: dict) -> str:
     """The optimiser key of the config's own training settings: every cell a grid does not
     give another learning rate has it."""
-    return OptimSpec(float(config["training"]["lr"])).key()
+    return OptimSpec(float(config.get("training", {}).get("lr", TrainSpec.lr))).key()
 
 
 def core_scenario(config: dict) -> Scenario:
@@ -152,7 +159,9 @@ class Cell:
 
     def key(self) -> str:
         """``<scenario>/<mode>/<algorithm>/<dp>/<optim>/seed<k>``: the cell's path below ``cells/``."""
-        return f"{self.scenario}/{self.mode}/{self.algorithm}/{self.dp}/{self.optim}/{seed_key(self.seed, self.holdout)}"
+        return (
+            f"{self.scenario}/{self.mode}/{self.algorithm}/{self.dp}/{self.optim}/{seed_key(self.seed, self.holdout)}"
+        )
 
     @classmethod
     def parse(cls, key: str) -> Cell:

@@ -10,7 +10,9 @@ cells, so a cell shared by two experiments (or with the core grid) has one path 
 trained once.
 
 Also owns which cells each figure beyond Figure 1 plots: the sweeps (2–5), the privacy
-figures (6–7) and the remedies against FedAvg (8–9). Pure Python: the workflow imports it to
+figures (6–7, 11, and 12–13 with each setting's hyperparameters chosen on validation cells:
+``choices``) and the remedies against FedAvg (8–9). A cell's learning rate is part of its key
+(``lr`` lists, ``fedhet.specs.OptimSpec``), like its DP setting. Pure Python: the workflow imports it to
 build the DAG, and rejects an infeasible grid, an impossible DP setting or an unknown algorithm
 before any job runs.
 """
@@ -224,7 +226,9 @@ def chosen_cells(config: dict, name: str) -> list[Cell]:
     core = Scenario.from_config(config["hospitals"]).key()
     return unique(
         [
-            Cell(core, choice.mode, seed, choice.dp.key(), FEDAVG.key(), spec.get("holdout", "test"), choice.optim.key())
+            Cell(
+                core, choice.mode, seed, choice.dp.key(), FEDAVG.key(), spec.get("holdout", "test"), choice.optim.key()
+            )
             for choice in choices(config, name)
             for seed in spec["seeds"]
         ]
@@ -490,7 +494,7 @@ def mode_figure_cells(config: dict, number: int) -> list[Cell]:
 
 
 def figure_cells(config: dict, number: int) -> list[Cell]:
-    """The training cells Figure ``number`` (2–10) plots."""
+    """The training cells Figure ``number`` (2–13) plots."""
     if number in PRIVACY_FIGURES:
         return privacy_figure_cells(config, number)
     if number in REMEDY_FIGURES:

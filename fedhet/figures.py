@@ -30,7 +30,7 @@ from fedhet.metrics import summarise
 from fedhet.partition import Scenario
 from fedhet.specs import DPSpec
 from fedhet.sweeps import sweep_summary
-from fedhet.tables import MODE_LABELS, group_mean, seed_summary
+from fedhet.tables import MODE_LABELS, group_mean, seed_summary, with_settings
 
 
 def fig1_data(metrics: pd.DataFrame, reference: dict[str, dict[str, float]] | None = None) -> pd.DataFrame:
@@ -179,14 +179,13 @@ def privacy_figure_data(metrics: pd.DataFrame, figure: PrivacyFigure) -> pd.Data
     mean and 95% CI over seeds at each ε. References are drawn flat: no-DP rows (no ε) and
     clipping-only rows (ε = ∞: the curve's clipping without its noise)."""
     points = pd.concat([group_mean(metrics, t) for t in GROUP_LABELS], ignore_index=True)
-    points = points[points["metric"].isin(figure.metrics)].copy()
-    specs = {key: DPSpec.parse(key) for key in points["dp"].unique()}
-    points["placement"] = points["dp"].map(lambda k: specs[k].placement)
-    points["epsilon"] = points["dp"].map(lambda k: specs[k].epsilon if specs[k].enabled else np.nan)
-    points["delta"] = points["dp"].map(lambda k: specs[k].delta if specs[k].enabled else np.nan)
+    # With the hyperparameters each point trained with: fixed in Figures 6-7, chosen per setting in 12-13.
+    points = with_settings(points[points["metric"].isin(figure.metrics)])
     wanted = set(figure.curves) | {(mode, "none") for mode in figure.references}
     points = points[[(m, p) in wanted for m, p in zip(points["mode"], points["placement"], strict=True)]]
-    data = summarise(points, ["mode", "placement", "hospital_type", "metric", "epsilon", "delta"])
+    data = summarise(
+        points, ["mode", "placement", "hospital_type", "metric", "epsilon", "delta", "max_grad_norm", "lr"]
+    )
     clipping_only = np.isinf(data["epsilon"])
     data["curve"] = [
         curve_label(m, p, c) for m, p, c in zip(data["mode"], data["placement"], clipping_only, strict=True)
@@ -204,6 +203,8 @@ def privacy_chart(data: pd.DataFrame, figure: PrivacyFigure, spec: dict) -> alt.
     references dashed."""
     eps = data.loc[~data["reference"], "epsilon"]
     low_eps, high_eps = float(eps.min()), float(eps.max())
+    if low_eps == high_eps:  # one budget: its point, with the references drawn across it
+        low_eps, high_eps = low_eps / 2, high_eps * 2
     # A reference is one value per seed set: drawn flat across the ε range.
     flat = data[data["reference"]]
     plotted = pd.concat(
@@ -235,7 +236,7 @@ def privacy_chart(data: pd.DataFrame, figure: PrivacyFigure, spec: dict) -> alt.
                 y=alt.Y("mean:Q", title=METRIC_LABELS[metric], scale=scale),
                 color=line_color,
                 strokeDash=dash,
-                tooltip=["curve", "epsilon", "mean", "ci_low", "ci_high", "n"],
+                tooltip=["curve", "epsilon", "lr", "max_grad_norm", "mean", "ci_low", "ci_high", "n"],
             )
             letter = "abcdefgh"[row * len(GROUP_LABELS) + col]
             title = f"({letter}) {METRIC_LABELS[metric]}, {group}"

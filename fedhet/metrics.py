@@ -46,6 +46,11 @@ def binary_metrics(y_true: np.ndarray, p_abnormal: np.ndarray, threshold: float 
     """metric name → (value, reason it is missing or "")."""
     y = np.asarray(y_true).astype(np.int64)
     p = np.asarray(p_abnormal, dtype=np.float64)
+    if not np.isfinite(p).all():
+        # A diverged model (e.g. too large a learning rate) ranks nothing: its scores must not
+        # pass for a ranking, or a hyperparameter search could choose it.
+        reason = "model outputs are not finite (training diverged)"
+        return {name: (math.nan, reason) for name in ("recall", "precision", "specificity", "auroc", "auprc")}
     pred = p >= threshold
     tp = float(np.sum(pred & (y == 1)))
     fp = float(np.sum(pred & (y == 0)))

@@ -307,6 +307,23 @@ def selection_table(metrics: pd.DataFrame, metric: str = SELECTION_METRIC) -> pd
     return summary[["scenario", "family", "algorithm", "metric", "mean", "ci_low", "ci_high", "n", "chosen"]]
 
 
+def with_settings(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with their cell's DP setting and learning rate spelled out from the ``dp`` and
+    ``optim`` keys: placement, ε, δ and C (NaN without DP), lr."""
+    specs = {key: DPSpec.parse(key) for key in rows["dp"].unique()}
+
+    def field(name: str):
+        return rows["dp"].map(lambda k: getattr(specs[k], name) if specs[k].enabled else math.nan)
+
+    return rows.assign(
+        placement=rows["dp"].map(lambda k: specs[k].placement),
+        epsilon=field("epsilon"),
+        delta=field("delta"),
+        max_grad_norm=field("max_grad_norm"),
+        lr=rows["optim"].map(lambda k: OptimSpec.parse(k).lr),
+    )
+
+
 def dp_selection_table(metrics: pd.DataFrame, metric: str = SELECTION_METRIC) -> pd.DataFrame:
     """Learning rate and clip norm chosen per setting on validation cells, by the same rule as
     ``selection_table``: per (mode, DP placement, ε, δ), each candidate (C, lr) with the small
@@ -316,12 +333,7 @@ def dp_selection_table(metrics: pd.DataFrame, metric: str = SELECTION_METRIC) ->
     rows = metrics[metrics["holdout"] == "validation"]
     summary = seed_summary(rows, "small")
     summary = summary[summary["metric"] == metric].copy()
-    specs = {key: DPSpec.parse(key) for key in summary["dp"].unique()}
-    summary["placement"] = summary["dp"].map(lambda k: specs[k].placement)
-    summary["epsilon"] = summary["dp"].map(lambda k: specs[k].epsilon if specs[k].enabled else math.nan)
-    summary["delta"] = summary["dp"].map(lambda k: specs[k].delta if specs[k].enabled else math.nan)
-    summary["max_grad_norm"] = summary["dp"].map(lambda k: specs[k].max_grad_norm if specs[k].enabled else math.nan)
-    summary["lr"] = summary["optim"].map(lambda k: OptimSpec.parse(k).lr)
+    summary = with_settings(summary)
     setting = ["scenario", "mode", "algorithm", "placement", "epsilon", "delta"]
     summary = summary.sort_values([*setting, "max_grad_norm", "lr"], kind="stable").reset_index(drop=True)
     best = summary.groupby(setting, dropna=False, sort=False)["mean"].idxmax()

@@ -19,7 +19,9 @@ SWEEP_CELLS = fx.unique(
     [c for name in SWEEPS for c in fx.experiment_cells(config, name)]
 )
 SELECTION_CELLS = fx.validation_cells(config, tuning=False)  # algorithms chosen
-TUNING_CELLS = fx.validation_cells(config, tuning=True)  # lr and C chosen per DP setting
+TUNING_CELLS = fx.validation_cells(
+    config, tuning=True
+)  # lr and C chosen per DP setting
 FIGURES = fx.configured_figures(config)
 RESULTS = fc.results_root(config)  # results/[<run>/]<dataset>
 AUDIT_CELLS = fa.audit_cells(config)  # canaries planted: never part of a figure
@@ -64,7 +66,8 @@ def evaluation_params(wildcards):
 
 def training_params():
     """The training slice without the learning rate: a cell's rate is its path's optimiser key
-    (fedhet.specs.OptimSpec), so a config's new rate makes new cells instead of retraining old ones."""
+    (fedhet.specs.OptimSpec), so a config's new rate makes new cells instead of retraining old ones.
+    """
     return {k: v for k, v in config["training"].items() if k != "lr"}
 
 

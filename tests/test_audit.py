@@ -19,7 +19,7 @@ from fedhet.audit import (
 )
 from fedhet.canary import CanaryAudit
 from fedhet.cell import run_cell
-from fedhet.config import Cell, ConfigError
+from fedhet.config import Cell, ConfigError, optim_key
 from fedhet.partition import Scenario, draw_canaries, read_hospital, write_canaries, write_partitions
 from fedhet.specs import CanarySpec
 
@@ -82,7 +82,7 @@ def _audit(root, scenario, dp: str, mode: str = "local"):
     config = {"model": AUDIT_MODEL, "training": TRAINING, "evaluation": {"threshold": 0.5, "every_round": False}}
     canaries = CanaryAudit.load(CanarySpec("small_1", 200), root / "canaries.parquet")
     out = root / dp
-    cell = Cell(scenario.key(), mode, 0, dp)
+    cell = Cell(scenario.key(), mode, 0, dp, optim=optim_key(config))
     run_cell(
         config,
         cell,
@@ -150,12 +150,11 @@ def test_a_bound_above_the_accounted_epsilon_fails_the_table():
 
 def test_audit_cell_keys_round_trip():
     cell = AuditCell(
-        Cell("large1x30000r0.5-small4x3000r0.1", "federated", 2, "all-eps4-delta1e-05-clip1"),
+        Cell("large1x30000r0.5-small4x3000r0.1", "federated", 2, "all-eps4-delta1e-05-clip1", optim="lr0.03"),
         CanarySpec("small_1", 1000),
     )
-    assert (
-        cell.key()
-        == "large1x30000r0.5-small4x3000r0.1/federated/fedavg/all-eps4-delta1e-05-clip1/canaries-small_1-m1000/seed2"
+    assert cell.key() == (
+        "large1x30000r0.5-small4x3000r0.1/federated/fedavg/all-eps4-delta1e-05-clip1/lr0.03/canaries-small_1-m1000/seed2"
     )
     assert AuditCell.parse(cell.key()) == cell
     assert CanarySpec.parse("canaries-small_1-m1000") == CanarySpec("small_1", 1000)

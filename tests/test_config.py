@@ -4,7 +4,8 @@ import pytest
 import yaml
 
 from conftest import REPO
-from fedhet.config import ConfigError, core_cells, replace_stated_keys, results_root, validate_config
+from fedhet.config import Cell, ConfigError, core_cells, replace_stated_keys, results_root, train_spec, validate_config
+from fedhet.specs import OptimSpec
 
 BASE = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
@@ -49,7 +50,7 @@ def test_defaults_are_filled():
 def test_core_cells():
     cells = core_cells(validate_config(copy.deepcopy(BASE)))
     assert len(cells) == len(BASE["modes"]) * len(BASE["seeds"])
-    assert cells[0].directory() == "results/cells/large1x30000r0.5-small4x3000r0.1/federated/fedavg/nodp/seed0"
+    assert cells[0].directory() == "results/cells/large1x30000r0.5-small4x3000r0.1/federated/fedavg/nodp/lr0.01/seed0"
 
 
 def test_outputs_are_scoped_by_run_name_and_dataset():
@@ -89,3 +90,23 @@ def test_the_last_override_file_that_states_experiments_states_them_all(tmp_path
     (tmp_path / "none.yaml").write_text("experiments:\n")
     assert replace_stated_keys(copy.deepcopy(BASE), [*paths, tmp_path / "none.yaml"])["experiments"] == {}
     assert replace_stated_keys(copy.deepcopy(BASE), [paths[2]])["experiments"] == BASE["experiments"]
+
+
+@pytest.mark.parametrize("lr", [0.01, 0.1, 3e-05, 1.5])
+def test_cell_keys_round_trip_with_their_learning_rate(lr):
+    cell = Cell("large1x30000r0.5-small4x3000r0.1", "large_only", 3, "all-eps1-delta1e-05-clip0.1", "fedavg",
+                "validation", OptimSpec(lr).key())  # fmt: skip
+    assert Cell.parse(cell.key()) == cell
+    assert OptimSpec.parse(cell.optim).lr == lr
+    with pytest.raises(ValueError, match="optimiser key 'lr0': expected lr<learning rate > 0>"):
+        OptimSpec.parse("lr0")
+
+
+def test_a_cells_learning_rate_comes_from_its_key():
+    config = validate_config(copy.deepcopy(BASE))
+    workflow_slice = {**config, "training": {k: v for k, v in config["training"].items() if k != "lr"}}
+    assert train_spec(workflow_slice, "lr0.1").lr == 0.1
+    assert train_spec(config, "lr0.01").lr == 0.01
+    # A caller that states another rate than the cell's key would train a cell its path misnames.
+    with pytest.raises(ValueError, match="training.lr 0.01 disagrees with the cell's optimiser key 'lr0.1'"):
+        train_spec(config, "lr0.1")

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from conftest import REPO
-from fedhet.config import ConfigError, core_cells, validate_config
+from fedhet.config import Cell, ConfigError, core_cells, validate_config
 from fedhet.experiments import (
     ExperimentError,
     all_experiment_cells,
@@ -20,6 +20,7 @@ from fedhet.partition import Scenario
 from fedhet.specs import DPSpec
 
 STUDY = validate_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
+STUDY_CORE = Scenario.from_config(STUDY["hospitals"]).key()
 RATIOS = [0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5]
 
 
@@ -41,8 +42,11 @@ def test_study_grid_sizes():
     # + selection (15 algorithms on validation splits, 3 seeds) + remedies (4 beside FedAvg at 2
     # points, 3 seeds; FedAvg's cells are shared) + remedies under DP (3 beside FedAvg at 2 budgets)
     # + client-level DP (4 budgets × 3 seeds, federated)
+    # + DP tuning on validation splits, seed 0: 3 lr × (2 modes × (no DP + 2 ε × 2 C) + the small
+    # hospitals' 2 ε × 2 C), less FedAvg's no-DP federated cell at lr 0.01, which selection has
     remedies = 15 * 3 + 4 * 2 * 3 + 3 * 2 * 3
-    assert len(all_experiment_cells(STUDY)) == (36 + 36 - 4) * 5 + (7 + 1) * 3 * 3 + remedies + 4 * 3
+    tuning = 3 * (2 * (1 + 2 * 2) + 2 * 2) - 1
+    assert len(all_experiment_cells(STUDY)) == (36 + 36 - 4) * 5 + (7 + 1) * 3 * 3 + remedies + 4 * 3 + tuning
 
 
 def test_cells_shared_between_figures_have_one_path():
@@ -195,3 +199,97 @@ def test_remedies_run_the_keys_the_selection_chose_on_validation_data():
     under_dp = {key for key in chosen if AlgorithmSpec.parse(key).info.dp_compatible}
     assert set(STUDY["experiments"]["remedies_dp"]["algorithms"]) == under_dp
     assert STUDY["experiments"]["selection"]["holdout"] == "validation"
+
+
+# --- fair DP hyperparameters: lr and C grids on validation cells, choices for the tuned figures ---
+
+
+def test_tuning_grids_give_one_cell_per_lr_and_clip_norm_and_one_without_dp_per_lr():
+    config = study(
+        tune={
+            "holdout": "validation",
+            "dp": {"placement": ["none", "all"], "epsilon": [1, 10], "max_grad_norm": [0.1, 1.0]},
+            "lr": [0.01, 0.1],
+            "seeds": [0],
+        }
+    )
+    cells = experiment_cells(config, "tune")
+    assert len(cells) == 2 * (1 + 2 * 2)  # placement none is the cell without DP, once per lr
+    assert {(c.dp, c.optim) for c in cells if c.dp == "nodp"} == {("nodp", "lr0.01"), ("nodp", "lr0.1")}
+    assert {c.dp for c in cells} >= {"all-eps1-delta1e-05-clip0.1", "all-eps10-delta1e-05-clip1"}
+    assert all(c.holdout == "validation" and c.key().endswith("/seed0-validation") for c in cells)
+    assert cells[0].key().split("/")[4] == cells[0].optim  # the path holds the learning rate
+    # Tuning cells never reach a figure, and the study's privacy figures only draw cells trained
+    # with the config's own learning rate.
+    assert not set(cells) & {c for n in (6, 7, 11) for c in figure_cells(config, n)}
+
+
+def test_an_experiment_without_lr_trains_with_the_configs_rate():
+    config = copy.deepcopy(STUDY)
+    config["training"]["lr"] = 0.05
+    assert {c.optim for c in all_experiment_cells(config)} - {"lr0.01", "lr0.03", "lr0.1"} == {"lr0.05"}
+    assert {c.optim for c in core_cells(config)} == {"lr0.05"}
+    assert {c.optim for c in figure_cells(config, 6)} == {"lr0.05"}
+
+
+TUNED = [
+    {"mode": "federated", "placement": "none", "lr": 0.03},
+    {"mode": "large_only", "placement": "none", "lr": 0.01},
+    {"mode": "federated", "placement": "all", "epsilon": 1, "max_grad_norm": 0.1, "lr": 0.1},
+    {"mode": "federated", "placement": "all", "epsilon": float("inf"), "max_grad_norm": 1.0, "lr": 0.03},
+    {"mode": "large_only", "placement": "all", "epsilon": 1, "max_grad_norm": 1.0, "lr": 0.01},
+]
+
+
+def test_choices_train_each_chosen_setting_and_feed_the_tuned_figure_only():
+    config = study(tuned={"choices": TUNED, "seeds": [0, 1]})
+    cells = experiment_cells(config, "tuned")
+    assert len(cells) == len(TUNED) * 2
+    assert Cell(STUDY_CORE, "federated", 1, "all-eps1-delta1e-05-clip0.1", optim="lr0.1") in cells
+    assert set(figure_cells(config, 12)) == set(cells)  # Figure 6 tuned: its curves and references
+    # A choice of the config's own settings is the fixed figure's cell: one path, trained once.
+    fixed = {c for c in cells if c.optim == "lr0.01" and c.dp in ("nodp", "all-eps1-delta1e-05-clip1")}
+    assert len(fixed) == 2 * 2 and set(cells) & set(figure_cells(config, 6)) == fixed
+    with pytest.raises(ExperimentError, match="fig13: needs an experiment with choices with mode 'federated'"):
+        figure_cells(config, 13)  # no small_hospitals choice
+
+
+@pytest.mark.parametrize(
+    "extra, entry, message",
+    [
+        ({"lr": [0.1]}, {}, r"experiments.tuned: choices states each cell's setting; drop lr"),
+        ({}, {"epsilon": None}, r"experiments.tuned.choices\[2\]: placement 'all' needs an epsilon"),
+        ({}, {"placement": "client_level", "mode": "large_only"}, r"choices\[2\]: client-level DP .* mode large_only"),
+        ({}, {"max_grad_norm": 0}, r"experiments.tuned.choices.2.max_grad_norm"),
+    ],
+)
+def test_bad_choices_are_named(extra, entry, message):
+    rows = copy.deepcopy(TUNED)
+    rows[2].update(entry)
+    rows[2] = {k: v for k, v in rows[2].items() if v is not None}
+    config = copy.deepcopy(STUDY)
+    config["experiments"]["tuned"] = {"choices": rows, "seeds": [0], **extra}
+    with pytest.raises(ConfigError, match=message):
+        check_experiments(validate_config(config))
+
+
+@pytest.mark.parametrize(
+    "config_file, results",
+    [("config.yaml", "dp_selection.csv"), ("pneumonia.yaml", "pneumonia_mnist/dp_selection.csv")],
+)
+def test_tuned_figures_train_the_settings_the_dp_selection_chose_on_validation_data(config_file, results):
+    """A shipped config's dp_tuned choices are its committed dp_selection's chosen rows: one per
+    setting the tuning experiments cover, chosen on validation cells."""
+    import pandas as pd
+
+    config = validate_config(yaml.safe_load((REPO / "config" / config_file).read_text()))
+    table = pd.read_csv(REPO / "docs" / "results" / results)
+    chosen = table[table["chosen"]]
+    assert len(chosen) == len(table.groupby(["mode", "placement", "epsilon"], dropna=False))
+    tuned = {(c.mode, c.dp, c.optim) for c in experiment_cells(config, "dp_tuned")}
+    assert tuned == set(zip(chosen["mode"], chosen["dp"], chosen["optim"], strict=True))
+    tuning = [
+        c for n, s in config["experiments"].items() if n.startswith("dp_tuning") for c in experiment_cells(config, n)
+    ]
+    assert {c.holdout for c in tuning} == {"validation"}
+    assert len(table) == len({(c.mode, c.dp, c.optim) for c in tuning})  # every candidate was trained and read

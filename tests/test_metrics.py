@@ -48,3 +48,11 @@ def test_summarise_groups():
     df = pd.DataFrame({"mode": ["a", "a", "b", "b"], "value": [1.0, 3.0, 5.0, 5.0]})
     s = summarise(df, ["mode"]).set_index("mode")
     assert s.loc["a", "mean"] == 2.0 and s.loc["b", "ci_low"] == 5.0 and s.loc["a", "n"] == 2
+
+
+def test_a_diverged_model_gets_no_metric():
+    y = np.array([0, 1, 0, 1])
+    p = np.array([0.2, np.nan, np.nan, 0.9])  # NaN outputs once the loss is NaN
+    metrics = binary_metrics(y, p)
+    assert all(math.isnan(value) for value, _ in metrics.values())
+    assert {reason for _, reason in metrics.values()} == {"model outputs are not finite (training diverged)"}

@@ -43,6 +43,7 @@ def metrics_table(curve, scenarios=None, metric: str = "recall") -> pd.DataFrame
                         "algorithm": "fedavg",
                         "dp": "nodp",
                         "holdout": "test",
+                        "optim": "lr0.01",
                         "seed": seed,
                         "hospital": name,
                         "hospital_type": type_,
@@ -132,12 +133,17 @@ def test_cost_projection():
             "algorithm": "fedavg",
             "dp": "nodp",
             "holdout": "test",
+            "optim": "lr0.01",
             "seed": [0, 1, 0, 0],
             "seconds": [100.0, 100.0, 50.0, 400.0],
             "cpu_seconds": [90.0, 110.0, 50.0, 350.0],
         }
     )
-    grid = ["a/federated/fedavg/nodp/seed0", "a/federated/fedavg/nodp/seed1", "b/federated/fedavg/nodp/seed0"]
+    grid = [
+        "a/federated/fedavg/nodp/lr0.01/seed0",
+        "a/federated/fedavg/nodp/lr0.01/seed1",
+        "b/federated/fedavg/nodp/lr0.01/seed0",
+    ]
     cost = cost_table(runtime, {"grid": grid}, [2, 64]).set_index("cells")
     assert cost.loc["grid", "n_cells"] == 3 and cost.loc["grid", "mean_seconds"] == pytest.approx(250 / 3)
     assert cost.loc["grid", "wall_hours_2_cores"] == pytest.approx(125 / 3600)  # 250 CPU s / 2
@@ -174,6 +180,7 @@ def test_privacy_figure_draws_clipping_only_cells_as_a_flat_reference():
             "algorithm": "fedavg",
             "dp": dp,
             "holdout": "test",
+            "optim": "lr0.01",
             "seed": seed,
             "hospital": f"{kind}_1",
             "hospital_type": kind,
@@ -211,6 +218,7 @@ def test_scanner_shift_figure_has_a_curve_per_mode_against_severity(tmp_path):
             "algorithm": "fedavg",
             "dp": "nodp",
             "holdout": "test",
+            "optim": "lr0.01",
             "seed": seed,
             "hospital": f"{kind}_1",
             "hospital_type": kind,

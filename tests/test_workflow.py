@@ -226,7 +226,7 @@ def test_training_change_reruns_cells_but_not_partitions(built, fashion_mirror):
 
 def test_a_dp_engine_change_reruns_only_dp_cells(built, fashion_mirror):
     output = snakemake(built, "-n", "all", overrides={"privacy": {"grad_sample_mode": "hooks"}}, mirror=fashion_mirror)
-    cells = re.findall(rf"output: {OUT}/cells/\S+?/\S+?/\S+?/(\S+?)/seed", output)
+    cells = re.findall(rf"output: {OUT}/cells/[^/]+/[^/]+/[^/]+/([^/]+)/lr0.01/seed", output)
     # the quick DAG's DP cells: 2 modes × 2 ε × 2 seeds at all, 2 ε × 2 seeds at small_hospitals, FedProx at ε = 1
     assert len(cells) == 2 * 2 * 2 + 2 * 2 + 2 == scheduled(output)["train_cell"]
     assert "nodp" not in cells
@@ -267,6 +267,52 @@ def test_a_config_with_its_own_experiments_runs_none_of_the_defaults(tmp_path, f
     assert jobs["train_cell"] == 6 + 1 and "figure" not in jobs and "selection" not in jobs
     none = scheduled(snakemake(workdir, "-n", "all", overrides={"experiments": {}}, mirror=fashion_mirror))
     assert none["train_cell"] == 6 and "trends" not in none
+
+
+def test_tuning_chooses_lr_and_clip_norm_on_validation_and_the_tuned_figure_shares_cells(
+    tmp_path, built, fashion_mirror
+):
+    workdir = tmp_path / "tuned"
+    shutil.copytree(built, workdir, symlinks=True)
+    experiments = quick_experiments()
+    experiments["tuning"] = {
+        "holdout": "validation",
+        "dp": {"placement": ["none", "small_hospitals"], "epsilon": [1], "max_grad_norm": [0.1, 1.0]},
+        "lr": [0.01, 0.1],
+        "seeds": [0],
+    }
+    experiments["tuned"] = {
+        "choices": [  # the config's own settings are the quick build's cells: nothing to train
+            {"mode": "federated", "placement": "none", "lr": 0.01},
+            {"mode": "federated", "placement": "all", "epsilon": 1, "max_grad_norm": 1.0, "lr": 0.01},
+            {"mode": "federated", "placement": "small_hospitals", "epsilon": 1, "max_grad_norm": 0.1, "lr": 0.1},
+        ],
+        "seeds": [0, 1],
+    }
+    targets = [f"{OUT}/tables/dp_selection.csv", f"{OUT}/fig13.svg"]
+    dry = snakemake(workdir, "-n", *targets, overrides={"experiments": experiments}, mirror=fashion_mirror)
+    trained = re.findall(rf"output: {OUT}/cells/[^/]+/federated/fedavg/([^/]+/[^/]+/seed[^/]+)/metrics", dry)
+    # 2 lr × (no DP + 2 C) on validation, less FedAvg's no-DP cell at lr 0.01 (selection's); the
+    # tuned figure's one new setting × 2 seeds
+    assert sorted(trained) == sorted(
+        [
+            "nodp/lr0.1/seed0-validation",
+            *[
+                f"small_hospitals-eps1-delta1e-05-clip{c}/lr{lr}/seed0-validation"
+                for c in (0.1, 1)
+                for lr in (0.01, 0.1)
+            ],
+            "small_hospitals-eps1-delta1e-05-clip0.1/lr0.1/seed0",
+            "small_hospitals-eps1-delta1e-05-clip0.1/lr0.1/seed1",
+        ]
+    )
+    snakemake(workdir, *targets, overrides={"experiments": experiments}, mirror=fashion_mirror)
+    table = pd.read_csv(workdir / OUT / "tables" / "dp_selection.csv")
+    assert len(table) == 2 + 2 * 2 and (table["metric"] == "auprc").all()
+    assert table.groupby("placement")["chosen"].sum().to_dict() == {"none": 1, "small_hospitals": 1}
+    fig13 = pd.read_csv(workdir / OUT / "figures" / "fig13.csv")
+    tuned = fig13[fig13["placement"] == "small_hospitals"]
+    assert set(tuned["lr"]) == {0.1} and set(tuned["max_grad_norm"]) == {0.1} and set(tuned["n"]) == {2}
 
 
 PNEUMONIA = {
