@@ -44,9 +44,12 @@ def test_study_grid_sizes():
     # + client-level DP (4 budgets × 3 seeds, federated)
     # + DP tuning on validation splits, seed 0: 3 lr × (2 modes × (no DP + 2 ε × 2 C) + the small
     # hospitals' 2 ε × 2 C), less FedAvg's no-DP federated cell at lr 0.01, which selection has
+    # + the tuned settings (8 choices × 3 seeds), less large-only at ε = 1, whose choice is the
+    # fixed C = 1, lr = 0.01: dp_all's cells
     remedies = 15 * 3 + 4 * 2 * 3 + 3 * 2 * 3
     tuning = 3 * (2 * (1 + 2 * 2) + 2 * 2) - 1
-    assert len(all_experiment_cells(STUDY)) == (36 + 36 - 4) * 5 + (7 + 1) * 3 * 3 + remedies + 4 * 3 + tuning
+    tuned = 8 * 3 - 3
+    assert len(all_experiment_cells(STUDY)) == (36 + 36 - 4) * 5 + (7 + 1) * 3 * 3 + remedies + 4 * 3 + tuning + tuned
 
 
 def test_cells_shared_between_figures_have_one_path():
@@ -242,7 +245,10 @@ TUNED = [
 
 
 def test_choices_train_each_chosen_setting_and_feed_the_tuned_figure_only():
-    config = study(tuned={"choices": TUNED, "seeds": [0, 1]})
+    config = copy.deepcopy(STUDY)
+    del config["experiments"]["dp_tuned"]  # the shipped choices: this test states its own
+    config["experiments"]["tuned"] = {"choices": TUNED, "seeds": [0, 1]}
+    config = validate_config(config)
     cells = experiment_cells(config, "tuned")
     assert len(cells) == len(TUNED) * 2
     assert Cell(STUDY_CORE, "federated", 1, "all-eps1-delta1e-05-clip0.1", optim="lr0.1") in cells

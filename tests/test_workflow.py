@@ -137,7 +137,7 @@ def test_quick_dag_audits_its_privacy_claim_in_cells_of_its_own(built):
         p.parent.relative_to(results / "audit").as_posix() for p in (results / "audit").rglob("scores.parquet")
     )
     assert cells == [
-        f"large1x3000r0.5-small4x300r0.1/federated/fedavg/{dp}/canaries-small_1-m500/seed0"
+        f"large1x3000r0.5-small4x300r0.1/federated/fedavg/{dp}/lr0.01/canaries-small_1-m500/seed0"
         for dp in ("all-eps1-delta1e-05-clip1", "nodp")
     ]
     # canary cells are not training cells: the aggregate holds the training cells' rows only
