@@ -138,23 +138,77 @@ def audit_cells(config: dict) -> list[AuditCell]:
     ]
 
 
+@dataclass(frozen=True)
+class EngineAudit:
+    """One white-box engine audit: the audited hospital of the core scenario trains alone under
+    one DP-SGD setting with ``count`` gradient canaries (``fedhet.gradient_audit``)."""
+
+    scenario: str
+    hospital: str
+    dp: str
+    optim: str
+    count: int
+    seed: int
+
+    def key(self) -> str:
+        """``engine/<scenario>/<hospital>/<dp>/<optim>/m<count>/seed<k>``."""
+        return f"engine/{self.scenario}/{self.hospital}/{self.dp}/{self.optim}/m{self.count}/{seed_key(self.seed)}"
+
+    @classmethod
+    def parse(cls, key: str) -> EngineAudit:
+        match = _ENGINE_KEY.fullmatch(key)
+        if not match:
+            raise ValueError(
+                f"engine audit key {key!r}: expected engine/<scenario>/<hospital>/<dp>/<optim>/m<m>/seed<k>"
+            )
+        optim = OptimSpec.parse(match["optim"]).key()
+        dp = DPSpec.parse(match["dp"]).key()
+        return cls(match["scenario"], match["hospital"], dp, optim, int(match["count"]), int(match["seed"]))
+
+
+_ENGINE_KEY = re.compile(
+    r"engine/(?P<scenario>[^/]+)/(?P<hospital>[^/]+)/(?P<dp>[^/]+)/(?P<optim>[^/]+)/m(?P<count>[0-9]+)/seed(?P<seed>[0-9]+)"
+)
+
+
+def engine_audits(config: dict) -> list[EngineAudit]:
+    """Every engine audit of the config: audit.dp's DP-SGD settings (the clipping-only ε = ∞ is
+    the control) × ``audit.engine.seeds`` (none when empty)."""
+    section = config.get("audit") or {}
+    engine = section.get("engine") or {}
+    if not engine.get("seeds"):
+        return []
+    scenario, optim = core_scenario(config).key(), optim_key(config)
+    specs = [spec for spec in dp_section_specs(section.get("dp"), "audit.dp") if spec.enabled]
+    return [
+        EngineAudit(scenario, section["hospital"], spec.key(), optim, int(engine["canaries"]), int(seed))
+        for spec in specs
+        for seed in engine["seeds"]
+    ]
+
+
 def check_audit(config: dict) -> None:
     """Raise ``ConfigError`` naming the ``audit`` key that cannot work, before any job runs."""
     section = config.get("audit") or {}
-    if not section.get("seeds"):
+    engine = section.get("engine") or {}
+    if not section.get("seeds") and not engine.get("seeds"):
         return
     scenario = core_scenario(config)
     names = scenario.hospital_names()
     if section["hospital"] not in names:
         raise ConfigError(f"audit.hospital {section['hospital']!r} is not a hospital of the core scenario: {names}")
+    if any(spec.client_level for spec in audit_dp_specs(section)):
+        raise ConfigError("audit.dp.placement client_level: canaries are records, client-level DP protects hospitals")
+    if engine.get("seeds"):
+        _check_engine(section, engine)
+    if not section.get("seeds"):
+        return
     if section["mode"] not in AUDIT_MODES:
         raise ConfigError(f"audit.mode {section['mode']!r} is not one of {AUDIT_MODES}")
     if not 0 < float(section["guesses"]) <= 1:
         raise ConfigError(f"audit.guesses {section['guesses']} must be a fraction of the canaries in (0, 1]")
     if not 0 < float(section["confidence"]) < 1:
         raise ConfigError(f"audit.confidence {section['confidence']} must be in (0, 1)")
-    if any(spec.client_level for spec in audit_dp_specs(section)):
-        raise ConfigError("audit.dp.placement client_level: canaries are records, client-level DP protects hospitals")
     count, data = int(section["canaries"]), config["data"]
     if count < 2 or _guesses_per_side(count, float(section["guesses"])) < 1:
         raise ConfigError(
@@ -174,13 +228,32 @@ def check_audit(config: dict) -> None:
             )
 
 
+def _check_engine(section: dict, engine: dict) -> None:
+    if not [spec for spec in audit_dp_specs(section) if spec.enabled]:
+        raise ConfigError(
+            "audit.engine.seeds: the engine audit needs DP-SGD settings in audit.dp (ε = .inf: the control)"
+        )
+    if _guesses_per_side(int(engine["canaries"]), float(engine["guesses"])) < 1:
+        raise ConfigError(
+            f"audit.engine.canaries {engine['canaries']}: too few for one guess each way at"
+            f" audit.engine.guesses {engine['guesses']}"
+        )
+
+
 def _guesses_per_side(count: int, fraction: float) -> int:
     return int(round(fraction * count / 2))
 
 
+def max_bound(m: int, r: int, delta: float, confidence: float = 0.95) -> float:
+    """The largest bound a design (m canaries, r guesses) can give: every guess right. A row
+    whose accounted ε is at or above it cannot fail, whatever the training does."""
+    return epsilon_lower_bound(m, r, r, delta, confidence)
+
+
 def audit_row(scores: pd.DataFrame, guess_fraction: float, delta: float, confidence: float) -> dict:
     """One audit from one cell's canary scores: k₊ = k₋ = round(fraction · m / 2) guesses each
-    way, fixed before any score is seen, and the ε lower bound they give."""
+    way, fixed before any score is seen, the ε lower bound they give and the design's
+    ``max_bound``."""
     m = len(scores)
     k = _guesses_per_side(m, guess_fraction)
     r, v = guesses(scores["score"].to_numpy(), scores["included"].to_numpy(), k, k)
@@ -192,7 +265,18 @@ def audit_row(scores: pd.DataFrame, guess_fraction: float, delta: float, confide
         "delta": delta,
         "confidence": confidence,
         "epsilon_lower_bound": epsilon_lower_bound(m, r, v, delta, confidence),
+        "max_bound": max_bound(m, r, delta, confidence),
     }
+
+
+def with_power(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with ``conclusive`` (the design could have shown a bound above the accounted ε:
+    ``max_bound`` > ``epsilon_accounted``; never for a cell without DP, whose ε is ∞) and
+    ``bound_ratio`` (bound / accounted ε, 0 without DP)."""
+    accounted = table["epsilon_accounted"].astype(float)
+    finite = np.isfinite(accounted)
+    out = table.assign(conclusive=finite & (table["max_bound"] > accounted))
+    return out.assign(bound_ratio=np.where(finite, table["epsilon_lower_bound"] / accounted.where(finite, 1.0), 0.0))
 
 
 def audit_table(
@@ -220,10 +304,30 @@ def audit_table(
                 **audit_row(scores, guess_fraction, cell_delta, confidence),
             }
         )
-    table = pd.DataFrame(rows)
+    return checked(with_power(pd.DataFrame(rows)))
+
+
+def checked(table: pd.DataFrame) -> pd.DataFrame:
+    """``table``, or ``AuditError`` if any row's bound is above its accounted ε."""
     violations = table[table["epsilon_lower_bound"] > table["epsilon_accounted"]]
     if len(violations):
         # The bound is below the true ε with the stated confidence, so above the accounted ε it
         # means DP-SGD or its accountant is wrong (or, less often than 1 − confidence, chance).
         raise AuditError(f"audit: ε lower bound above the accounted ε (a DP bug):\n{violations.to_string()}")
     return table
+
+
+def engine_audit_table(
+    cells: list[tuple[dict, pd.DataFrame, pd.DataFrame]], guess_fraction: float, confidence: float
+) -> pd.DataFrame:
+    """One row per engine-audit run (``fedhet.gradient_audit``): its labels, the accounted ε of
+    the audited hospital (∞ for the clipping-only control) and the bound from its gradient
+    canaries' scores. ``cells`` holds each run's (labels, scores, privacy rows)."""
+    rows = []
+    for labels, scores, privacy in cells:
+        (record,) = privacy.to_dict("records")
+        spent = float(record["epsilon_spent"])
+        rows.append(
+            {**labels, "epsilon_accounted": spent, **audit_row(scores, guess_fraction, record["delta"], confidence)}
+        )
+    return checked(with_power(pd.DataFrame(rows)))

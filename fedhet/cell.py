@@ -27,6 +27,8 @@ from fedhet.federated import Site, check_algorithm, run_mode, trainers
 from fedhet.model import to_tensor
 from fedhet.partition import Scenario, read_hospital
 from fedhet.privacy import privacy_table, private_hospitals, validate_dp
+from fedhet.provenance import beside
+from fedhet.provenance import write as write_provenance
 from fedhet.specs import DPSpec
 from fedhet.tables import write_parquet_atomic
 
@@ -51,7 +53,9 @@ def run_cell(
     (``fedhet.privacy.PrivacyRecord`` rows). ``shared_path`` is the shared public set G, for
     algorithms that use one. ``progress`` is called after every round. With ``audit`` (canaries,
     scores path), the canaries are planted at their hospital before training and each one's
-    score under that hospital's final model is written after. Returns the metrics table."""
+    score under that hospital's final model is written after. Beside the metrics goes
+    ``provenance.json`` (``fedhet.provenance``): the machine and library build that computed
+    them. Returns the metrics table."""
     torch.set_num_threads(threads)
     device = resolve_device(config.get("device", "cpu"))
     scenario = Scenario.parse(cell.scenario)
@@ -120,6 +124,7 @@ def run_cell(
     metrics = result.metrics.assign(**labels)
     write_parquet_atomic(result.rounds.assign(**labels), rounds_out)
     write_parquet_atomic(metrics, metrics_out)
+    write_provenance(beside(metrics_out))  # after training: torch's thread count as it ran
     if privacy_out is not None:
         records = [
             result.server_privacy.get(site.name) or site.client.privacy_record(trained=site.name in training)

@@ -22,6 +22,8 @@ from fedhet.data import DataError, binary_labels, dataset_spec, fetch_file, load
 from fedhet.device import DEVICES, resolve_device
 from fedhet.federated import MODES
 from fedhet.partition import PartitionError, draw_shared, write_external, write_partitions, write_shared
+from fedhet.repro import DEFAULT_RUN
+from fedhet.repro import check as repro_check
 from fedhet.specs import DPSpec, check_spec
 
 
@@ -113,6 +115,27 @@ def cmd_cell(args: argparse.Namespace) -> None:
     print(own.pivot_table(index="hospital", columns="metric", values="value").round(4).to_string())
 
 
+def cmd_repro_check(args: argparse.Namespace) -> int:
+    report, failures = repro_check(
+        args.config,
+        args.table,
+        args.out,
+        workdir=args.workdir,
+        run=args.run,
+        cores=args.cores,
+        tolerance=args.tolerance,
+        rerun_cells=not args.reuse,
+        provenance_out=args.provenance_out,
+    )
+    numeric = report[report["status"] != "structural"]
+    for r in numeric.itertuples():
+        print(f"{r.table:>10} {r.column:<22} max |deviation| {r.max_abs_deviation:.6g} at {r.row}")
+    print(f"report: {args.out}")
+    for failure in failures:
+        print(f"fedhet repro-check: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fedhet", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -130,17 +153,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--algorithm", default="fedavg", help=f"algorithm key, e.g. fedprox-mu0.01 ({', '.join(ALGORITHMS)})"
     )
     cell.set_defaults(func=cmd_cell)
+    repro = sub.add_parser(
+        "repro-check",
+        help="rerun the cells behind committed tables and report the deviation from them",
+        description="Rerun the cells behind committed tables (Snakemake, under results/<run>/<dataset>/) and "
+        "write, per table and numeric column, the largest absolute deviation from the committed value, the row "
+        "where it occurs, and this machine's provenance. Exit 1 on a missing row or column, or with --tolerance "
+        "on a deviation above it; a deviation alone is reported, not judged.",
+    )
+    repro.add_argument("--config", type=Path, required=True, help="the config that made the tables")
+    repro.add_argument(
+        "--table", type=Path, action="append", required=True, help="a committed table (repeat): table2.csv etc."
+    )
+    repro.add_argument("--out", type=Path, required=True, help="the report (CSV)")
+    repro.add_argument("--run", default=DEFAULT_RUN, help=f"run name the rerun goes under (default {DEFAULT_RUN})")
+    repro.add_argument("--cores", type=int, default=1, help="Snakemake's --cores (default 1)")
+    repro.add_argument("--workdir", type=Path, default=Path("."), help="the workflow's directory (default .)")
+    repro.add_argument("--tolerance", type=float, help="fail where a deviation exceeds it (default: never)")
+    repro.add_argument("--reuse", action="store_true", help="keep cells the run already holds (default: retrain)")
+    repro.add_argument("--provenance-out", type=Path, help="also write the rerun cells' provenance table here")
+    repro.set_defaults(func=cmd_repro_check)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        code = args.func(args)
     except (ConfigError, DataError, PartitionError, ValueError) as err:
         print(f"fedhet: error: {err}", file=sys.stderr)
         return 2
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -100,8 +100,9 @@ class Client:
         self.train_seconds += time.perf_counter() - start_time
         self.train_images += epochs * self.n_samples  # in expectation under Poisson sampling
         # A private hospital's training loss is a function of its records that ε does not
-        # cover: it stays at the hospital.
-        return Update(parameters, self.n_samples, math.nan if self.private else loss, choice)
+        # cover: it stays at the hospital (and so does every loss under client-level DP).
+        released = loss if strategy.releases_loss and not self.private else math.nan
+        return Update(parameters, self.n_samples, released, choice)
 
     def model_state(self) -> Parameters:
         return {k: v.detach().clone() for k, v in self.model.state_dict().items()}

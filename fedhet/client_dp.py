@@ -8,16 +8,23 @@ Each round, with w the global model the selected hospitals started from:
 
     Δ_k = w_k − w                       (hospital k's shared floating-point parameters)
     Δ̃_k = Δ_k · min(1, S / ‖Δ_k‖)       (clipped to norm S over all of them at once)
-    w  ← w + (Σ_k Δ̃_k + N(0, σ²S² I)) / m,   m = the hospitals selected this round.
+    w  ← w + (Σ_k Δ̃_k + N(0, σ²S² I)) / m,   m = max(1, ⌈C·K⌉), fixed before training.
 
-Equal weights, not FedAvg's record counts: adding or removing one hospital then moves the sum
-by at most S whatever its size (with count weights the large hospital's sensitivity would be
-its share of all records). σ is calibrated once for the run, ``rounds`` compositions of the
-Gaussian mechanism, by the accountant the record-level hospitals use (``fedhet.privacy``), with
-q = 1: fedhet selects a fixed number of hospitals per round (``fedhet.server.select_clients``),
-not a Poisson sample, so no amplification by sampling is claimed, and with the study's C = 1
-every hospital takes part in every round anyway. The noise is drawn on the server from a
-generator seeded by the cell's seed; the server still sees only ``Update``s.
+Neighbouring relation: two federations that differ in one hospital's update, replaced by any
+other update or by none (the hospital absent). What is public: K (the nominal number of
+hospitals: ``dp.clients``, else the number in the federation's config), the fraction C, the
+number of rounds, S and σ. The denominator m is a function of those alone, never of how many
+updates arrived: dividing by the count received would let the noise scale of the released
+mean, σS/m, reveal whether a hospital took part (McMahan et al. divide by a fixed count for
+that reason). Equal weights, not FedAvg's record counts: adding or removing one hospital moves
+the sum by at most S whatever its size. Under this wrapper no hospital's training loss leaves
+it (``releases_loss``): the noise covers the update, not a loss sent beside it.
+
+σ is calibrated once for the run, ``rounds`` compositions of the Gaussian mechanism, by the
+accountant the record-level hospitals use (``fedhet.privacy``), with q = 1: fedhet selects a
+fixed number of hospitals per round (``fedhet.server.select_clients``), not a Poisson sample,
+so no amplification by sampling is claimed. The noise is drawn on the server from a generator
+seeded by the cell's seed; the server still sees only ``Update``s.
 """
 
 from __future__ import annotations
@@ -34,10 +41,30 @@ from fedhet.strategy import Parameters, Strategy, Update
 NOISE_STREAM = 9  # fedhet.device.stream_generator purpose: the server's client-level noise
 
 
-class ClientLevelDP:
-    """``strategy`` with its aggregation made client-level DP; every other hook is its own."""
+def nominal_denominator(clients: int, fraction: float) -> int:
+    """m = max(1, ⌈C·K⌉): the public count DP-FedAvg divides by (``select_clients``' count)."""
+    if clients < 1:
+        raise ValueError(f"dp clients {clients}: client-level DP needs a nominal number of hospitals ≥ 1")
+    return max(1, math.ceil(fraction * clients - 1e-9))
 
-    def __init__(self, strategy: Strategy, spec: DPSpec, rounds: int, seed: int, device=CPU):
+
+class ClientLevelDP:
+    """``strategy`` with its aggregation made client-level DP; every other hook is its own.
+    ``clients`` is the federation's number of hospitals (K unless ``spec.clients`` states it)
+    and ``fraction`` the share selected per round: together they fix the public denominator."""
+
+    releases_loss = False  # a loss beside the update would be a second, unnoised release
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        spec: DPSpec,
+        rounds: int,
+        seed: int,
+        clients: int,
+        fraction: float = 1.0,
+        device=CPU,
+    ):
         if len(strategy.messages()) != 1:
             raise ValueError(
                 f"algorithm {strategy.spec.key()}: client-level DP needs one global model; it sends"
@@ -45,6 +72,7 @@ class ClientLevelDP:
             )
         self.strategy, self.spec = strategy, spec
         self.q, self.rounds = 1.0, rounds
+        self.denominator = nominal_denominator(spec.clients or clients, fraction)
         self.sigma = calibrate_sigma(spec.epsilon, spec.delta, self.q, rounds, spec.accountant)
         self.generator = stream_generator(seed, NOISE_STREAM, device=device)
         self.history: list[tuple[float, float, int]] = []  # (σ, q, rounds released)
@@ -68,7 +96,7 @@ class ClientLevelDP:
                 new[k] = v.clone()  # e.g. BatchNorm counters: not released, not averaged
                 continue
             noise = torch.randn(v.shape, generator=self.generator, device=v.device, dtype=v.dtype) * std
-            new[k] = (v.to(torch.float64) + (total[k] + noise.to(torch.float64)) / len(updates)).to(v.dtype)
+            new[k] = (v.to(torch.float64) + (total[k] + noise.to(torch.float64)) / self.denominator).to(v.dtype)
         self.strategy.models = [new]
         self._count_round()
 

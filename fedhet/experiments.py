@@ -127,7 +127,9 @@ def dp_section_specs(dp: dict | None, where: str) -> list[DPSpec]:
     clips = dp["max_grad_norm"] if isinstance(dp["max_grad_norm"], list) else [dp["max_grad_norm"]]
     specs = unique(
         [
-            DPSpec(placement, float(eps), float(dp["delta"]), float(clip)) if placement != "none" else DPSpec()
+            DPSpec(placement, float(eps), float(dp["delta"]), float(clip), clients=_clients(dp, placement))
+            if placement != "none"
+            else DPSpec()
             for placement in dp["placement"]
             for eps in dp["epsilon"]
             for clip in clips
@@ -139,6 +141,11 @@ def dp_section_specs(dp: dict | None, where: str) -> list[DPSpec]:
         except ValueError as err:
             raise ExperimentError(f"{where}: {err}") from None
     return specs
+
+
+def _clients(dp: dict, placement: str) -> int:
+    """The stated nominal number of hospitals K, for client-level DP only (0: the federation's)."""
+    return int(dp.get("clients", 0)) if placement == CLIENT_LEVEL else 0
 
 
 def optim_keys(config: dict, name: str) -> list[str]:

@@ -204,9 +204,11 @@ def run_mode(
             train_spec=spec,
             seed=seed,
         )
-        if server_dp is not None:
-            strategy = ClientLevelDP(strategy, server_dp, spec.rounds, seed, device)
         trainers = [sites[i] for i in run.trainers]
+        if server_dp is not None:
+            strategy = ClientLevelDP(
+                strategy, server_dp, spec.rounds, seed, len(trainers), spec.client_fraction, device
+            )
         for i, site in enumerate(trainers):
             site.client.add_public(strategy.public_share(i))
 

@@ -216,7 +216,25 @@ class PrivacyRecord:
     level: str | None = None  # "record" (DP-SGD at the hospital) or "client" (the server's DP-FedAvg)
 
 
+# The neighbouring relation each level's ε refers to, and what it takes as public.
+NEIGHBOURING = {
+    "record": "add/remove one record of the hospital; its record count n is public",
+    "client": "replace or remove one hospital's update; K, C, rounds public",
+}
+
+
 def privacy_table(records: list[PrivacyRecord]) -> pd.DataFrame:
-    """One row per hospital, with stable column types even when no hospital is private."""
+    """One row per hospital, with stable column types even when no hospital is private, and
+    the neighbouring relation its ε refers to (``relation``; empty where not private)."""
     df = pd.DataFrame([asdict(r) for r in records], columns=[f.name for f in fields(PrivacyRecord)])
-    return df.astype({"private": bool, "trained": bool, "steps": "Int64", "accountant": "string", "level": "string"})
+    df["relation"] = df["level"].map(NEIGHBOURING)
+    return df.astype(
+        {
+            "private": bool,
+            "trained": bool,
+            "steps": "Int64",
+            "accountant": "string",
+            "level": "string",
+            "relation": "string",
+        }
+    )

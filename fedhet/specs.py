@@ -81,6 +81,9 @@ class DPSpec:
     delta: float = 1e-5
     max_grad_norm: float = 1.0
     accountant: str = "prv"
+    # Client-level DP only: the public nominal number of hospitals K that DP-FedAvg divides the
+    # noised sum by (0: the number of hospitals in the federation, from the config).
+    clients: int = 0
     # An implementation choice, not part of the guarantee: left out of the key.
     grad_sample_mode: str = DEFAULT_GRAD_SAMPLE_MODE
 
@@ -100,11 +103,14 @@ class DPSpec:
         return self.enabled and math.isinf(self.epsilon)
 
     def key(self) -> str:
-        """Canonical path component: ``nodp`` or e.g. ``all-eps1-delta1e-05-clip1``."""
+        """Canonical path component: ``nodp`` or e.g. ``all-eps1-delta1e-05-clip1`` (``-rdp`` for
+        the RDP accountant, ``-K<k>`` for a stated nominal number of hospitals)."""
         if not self.enabled:
             return "nodp"
         key = f"{self.placement}-eps{self.epsilon:g}-delta{self.delta:g}-clip{self.max_grad_norm:g}"
-        return key if self.accountant == "prv" else f"{key}-{self.accountant}"
+        if self.accountant != "prv":
+            key += f"-{self.accountant}"
+        return f"{key}-K{self.clients}" if self.clients else key
 
     @classmethod
     def parse(cls, key: str, **options) -> DPSpec:
@@ -120,6 +126,7 @@ class DPSpec:
             delta=float(match["delta"]),
             max_grad_norm=float(match["clip"]),
             accountant=match["accountant"] or "prv",
+            clients=int(match["clients"] or 0),
             **options,
         )
 
@@ -128,7 +135,7 @@ _NUMBER = r"[0-9.]+(?:e[+-]?[0-9]+)?|inf"
 _OPTIM_KEY = re.compile(rf"lr(?P<lr>{_NUMBER})")
 _DP_KEY = re.compile(
     rf"(?P<placement>[a-z_]+)-eps(?P<eps>{_NUMBER})-delta(?P<delta>{_NUMBER})-clip(?P<clip>{_NUMBER})"
-    r"(?:-(?P<accountant>[a-z]+))?"
+    r"(?:-(?P<accountant>[a-z]+))?(?:-K(?P<clients>[0-9]+))?"
 )
 
 
@@ -148,6 +155,11 @@ def check_spec(spec: DPSpec) -> None:
         raise ValueError(f"dp clip norm max_grad_norm {spec.max_grad_norm:g} must be a finite number > 0")
     if spec.accountant not in ACCOUNTANTS:
         raise ValueError(f"dp accountant {spec.accountant!r} is not one of {ACCOUNTANTS}")
+    if spec.clients < 0 or (spec.clients and not spec.client_level):
+        raise ValueError(
+            f"dp clients {spec.clients}: the nominal number of hospitals is a setting of placement"
+            f" {CLIENT_LEVEL} (an integer ≥ 1), not of placement {spec.placement}"
+        )
 
 
 @dataclass(frozen=True)

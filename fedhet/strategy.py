@@ -13,9 +13,9 @@ never touching the server's state):
     ``personal(name)``           which parameters stay at the hospital: never sent, never averaged.
 
 What crosses from client to server is an ``Update``: the non-personal parameters, the number of
-training records (FedAvg's weight), the mean training loss (NaN at a private hospital: ε does
-not cover it) and, for algorithms that send several models, the index of the one it trained
-(IFCA's cluster: one integer per client per round).
+training records (FedAvg's weight), the mean training loss (NaN at a private hospital and
+under client-level DP: ε does not cover it) and, for algorithms that send several models, the
+index of the one it trained (IFCA's cluster: one integer per client per round).
 
 ``Strategy`` below is FedAvg's behaviour on every hook; an algorithm overrides what it changes.
 """
@@ -71,6 +71,10 @@ class Strategy:
     set (j = 0 is the cell's model; algorithms with several global models use j ≥ 1).
     ``context`` carries what some algorithms need beyond that (``public``: the shared public
     set G; ``model_spec``, ``train_spec``, ``seed``); an algorithm ignores what it does not use."""
+
+    # Whether a hospital may send its mean training loss beside its parameters (a wrapper that
+    # privatises the update, ``fedhet.client_dp``, says no: the loss is not covered).
+    releases_loss = True
 
     def __init__(self, spec: AlgorithmSpec, initial: Callable[[int], Parameters], **context):
         self.spec = spec

@@ -285,8 +285,8 @@ def trends_markdown(trends: pd.DataFrame) -> str:
     table = rows[["experiment", *dp, *facets, "curve", "metric", "slope", "p", "p_holm", "verdict"]]
     table = table.rename(columns={"slope": "slope per 10 points of ratio [95% CI]", "p_holm": "p (Holm)"})
     note = (
-        "\nLeast-squares slope of the metric on the large hospital's abnormal ratio over every seed's cell; "
-        "verdict at Holm-adjusted p < 0.05 over all rows.\n"
+        "\nMean of the per-seed least-squares slopes of the metric on the large hospital's abnormal ratio, "
+        "t-test across seeds; verdict at Holm-adjusted p < 0.05 over all rows.\n"
     )
     return markdown(table, float_format="{:g}") + note
 

@@ -25,6 +25,7 @@ TUNING_CELLS = fx.validation_cells(
 FIGURES = fx.configured_figures(config)
 RESULTS = fc.results_root(config)  # results/[<run>/]<dataset>
 AUDIT_CELLS = fa.audit_cells(config)  # canaries planted: never part of a figure
+ENGINE_AUDITS = fa.engine_audits(config)  # gradient canaries: the DP-SGD engine alone
 
 
 wildcard_constraints:
@@ -150,6 +151,8 @@ def experiment_outputs():
         outputs.append(f"{RESULTS}/tables/dp_selection.csv")
     if AUDIT_CELLS:
         outputs.append(f"{RESULTS}/tables/audit.csv")
+    if ENGINE_AUDITS:
+        outputs.append(f"{RESULTS}/tables/engine_audit.csv")
     return outputs
 
 

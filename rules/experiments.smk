@@ -73,6 +73,7 @@ rule trends:
             category="Tables",
         ),
         md=f"{RESULTS}/tables/trends.md",
+        points=f"{RESULTS}/tables/trend_points.csv",
         contrast=f"{RESULTS}/tables/count_vs_size.csv",
     log:
         f"{RESULTS}/logs/trends.log",
@@ -187,3 +188,29 @@ rule audit:
         delta=fa.audit_delta(config["audit"]),
     script:
         "../scripts/audit.py"
+
+
+rule engine_audit_table:
+    """The engine audit's table: per run, the accounted ε beside the bound from its gradient
+    canaries, the design's largest reachable bound and whether the row is conclusive (a bound
+    above the accounted ε fails the rule)."""
+    input:
+        scores=[f"{RESULTS}/audit/{a.key()}/scores.parquet" for a in ENGINE_AUDITS],
+        privacy=[f"{RESULTS}/audit/{a.key()}/privacy.parquet" for a in ENGINE_AUDITS],
+    output:
+        f"{RESULTS}/tables/engine_audit.csv",
+    log:
+        f"{RESULTS}/logs/engine_audit_table.log",
+    localrule: True
+    conda:
+        "../envs/fedhet.yaml"
+    threads: 1
+    resources:
+        mem_mb=1024,
+        runtime=5,
+    params:
+        audits=[a.key() for a in ENGINE_AUDITS],
+        guesses=config["audit"]["engine"]["guesses"],
+        confidence=config["audit"]["confidence"],
+    script:
+        "../scripts/engine_audit_table.py"

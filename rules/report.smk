@@ -2,7 +2,8 @@ rule aggregate:
     input:
         cell_metrics(ALL_CELLS),
     output:
-        f"{RESULTS}/metrics.parquet",
+        metrics=f"{RESULTS}/metrics.parquet",
+        provenance=f"{RESULTS}/tables/provenance.csv",
     log:
         f"{RESULTS}/logs/aggregate.log",
     localrule: True

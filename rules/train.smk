@@ -7,6 +7,8 @@ rule train_cell:
         metrics=f"{RESULTS}/cells/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/seed{{seed}}/metrics.parquet",
         rounds=f"{RESULTS}/cells/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/seed{{seed}}/rounds.parquet",
         privacy=f"{RESULTS}/cells/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/seed{{seed}}/privacy.parquet",
+        # the machine and library build behind the numbers (fedhet.provenance), written by run_cell
+        provenance=f"{RESULTS}/cells/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/seed{{seed}}/provenance.json",
     log:
         f"{RESULTS}/logs/train_cell/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/seed{{seed}}.log",
     benchmark:
@@ -43,6 +45,7 @@ rule audit_cell:
         metrics=f"{RESULTS}/audit/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/{{canaries}}/seed{{seed}}/metrics.parquet",
         rounds=f"{RESULTS}/audit/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/{{canaries}}/seed{{seed}}/rounds.parquet",
         privacy=f"{RESULTS}/audit/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/{{canaries}}/seed{{seed}}/privacy.parquet",
+        provenance=f"{RESULTS}/audit/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/{{canaries}}/seed{{seed}}/provenance.json",
     log:
         f"{RESULTS}/logs/audit_cell/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/{{canaries}}/seed{{seed}}.log",
     benchmark:
@@ -61,3 +64,29 @@ rule audit_cell:
         privacy=privacy_params,
     script:
         "../scripts/audit_cell.py"
+
+
+rule engine_audit:
+    """White-box audit of the DP-SGD engine (fedhet.gradient_audit): the audited hospital trains
+    alone with Dirac gradient canaries, scored from every released gradient."""
+    input:
+        partitions=f"{RESULTS}/partitions/{{scenario}}/seed{{seed}}",
+    output:
+        scores=f"{RESULTS}/audit/engine/{{scenario}}/{{hospital}}/{{dp}}/{{optim}}/m{{m}}/seed{{seed}}/scores.parquet",
+        privacy=f"{RESULTS}/audit/engine/{{scenario}}/{{hospital}}/{{dp}}/{{optim}}/m{{m}}/seed{{seed}}/privacy.parquet",
+    log:
+        f"{RESULTS}/logs/engine_audit/{{scenario}}/{{hospital}}/{{dp}}/{{optim}}/m{{m}}/seed{{seed}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/engine_audit/{{scenario}}/{{hospital}}/{{dp}}/{{optim}}/m{{m}}/seed{{seed}}.tsv"
+    conda:
+        "../envs/fedhet.yaml"
+    threads: 1
+    resources:
+        mem_mb=2048,
+        runtime=30,
+    params:
+        model=config["model"],
+        training=training_params(),
+        privacy=config["privacy"],
+    script:
+        "../scripts/engine_audit.py"

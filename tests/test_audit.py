@@ -10,9 +10,11 @@ from scipy import stats
 from fedhet.audit import (
     AuditCell,
     AuditError,
+    EngineAudit,
     audit_cells,
     audit_table,
     check_audit,
+    engine_audits,
     epsilon_lower_bound,
     guesses,
     p_value,
@@ -214,3 +216,36 @@ def test_audit_cells_are_one_per_dp_setting_and_seed_with_one_without_dp():
 def test_an_audit_that_cannot_work_is_refused_naming_its_key(audit, message):
     with pytest.raises(ConfigError, match=message):
         check_audit(_config(**audit))
+
+
+def test_engine_audits_are_one_per_dp_sgd_setting_and_seed_and_their_keys_round_trip():
+    config = _config(seeds=[], engine={"seeds": [0, 2], "canaries": 4000, "guesses": 0.6})
+    check_audit(config)  # the engine audit needs no black-box seeds
+    audits = engine_audits(config)
+    assert [(a.dp, a.seed) for a in audits] == [
+        ("all-eps1-delta1e-05-clip1", 0),
+        ("all-eps1-delta1e-05-clip1", 2),
+        ("all-eps4-delta1e-05-clip1", 0),
+        ("all-eps4-delta1e-05-clip1", 2),
+    ]
+    assert (
+        audits[0].key()
+        == "engine/large1x30000r0.5-small4x3000r0.1/small_1/all-eps1-delta1e-05-clip1/lr0.01/m4000/seed0"
+    )
+    assert all(EngineAudit.parse(a.key()) == a for a in audits)
+    assert engine_audits(_config()) == []
+    with pytest.raises(ValueError, match="engine audit key 'engine/x/small_1'"):
+        EngineAudit.parse("engine/x/small_1")
+
+
+@pytest.mark.parametrize(
+    ("engine", "message"),
+    [
+        ({"canaries": 3, "guesses": 0.1}, "audit.engine.canaries 3: too few for one guess each way"),
+    ],
+)
+def test_an_engine_audit_that_cannot_work_is_refused_naming_its_key(engine, message):
+    with pytest.raises(ConfigError, match=message):
+        check_audit(_config(seeds=[], engine={"seeds": [0], **engine}))
+    with pytest.raises(ConfigError, match="the engine audit needs DP-SGD settings in audit.dp"):
+        check_audit(_config(seeds=[], dp=None, engine={"seeds": [0], "canaries": 100, "guesses": 0.6}))

@@ -19,9 +19,9 @@ from fedhet.strategy import Update
 START = {"w": torch.zeros(4000), "b": torch.zeros(3)}
 
 
-def server(epsilon: float, clip: float, seed: int = 0, rounds: int = 10) -> ClientLevelDP:
+def server(epsilon: float, clip: float, seed: int = 0, rounds: int = 10, clients: int = 2) -> ClientLevelDP:
     strategy = load_strategy(FEDAVG, initial=lambda j: {k: v.clone() for k, v in START.items()})
-    return ClientLevelDP(strategy, DPSpec("client_level", epsilon, 1e-5, clip), rounds, seed)
+    return ClientLevelDP(strategy, DPSpec("client_level", epsilon, 1e-5, clip), rounds, seed, clients)
 
 
 def update(scale: float, n: int) -> Update:
@@ -39,14 +39,14 @@ def test_without_noise_it_is_the_equal_weight_mean_of_clipped_updates():
 
 
 def test_noise_has_the_calibrated_scale_and_is_the_seeds():
-    dp = server(1.0, 0.5, seed=3)
+    dp = server(1.0, 0.5, seed=3, clients=4)
     dp.aggregate([update(0.0, 1)] * 4)  # four hospitals that did not move: the release is pure noise
     (new,) = dp.messages()
     expected = dp.sigma * 0.5 / 4
     assert new["w"].std().item() == pytest.approx(expected, rel=0.05)
-    again = server(1.0, 0.5, seed=3)
+    again = server(1.0, 0.5, seed=3, clients=4)
     again.aggregate([update(0.0, 1)] * 4)
-    other = server(1.0, 0.5, seed=4)
+    other = server(1.0, 0.5, seed=4, clients=4)
     other.aggregate([update(0.0, 1)] * 4)
     assert torch.equal(again.messages()[0]["w"], new["w"]) and not torch.equal(other.messages()[0]["w"], new["w"])
 
@@ -77,9 +77,42 @@ def test_a_cell_under_client_level_dp_records_every_hospitals_participation(tmp_
     assert table["private"].all() and (table["level"] == "client").all() and table["steps"].eq(2).all()
     assert ((table["epsilon_spent"] <= 4.0) & (table["epsilon_spent"] >= 0.97 * 4.0)).all()
     assert table["sigma"].nunique() == 1  # one mechanism, the server's, for every hospital
-    # the hospitals trained without DP-SGD: their training losses reached the server
+    # no exact training loss leaves a hospital under client-level DP: the noise does not cover it
     rounds = pd.read_parquet(out / "r.parquet")
-    assert rounds.loc[rounds["quantity"] == "train_loss", "value"].notna().all()
+    losses = rounds.loc[rounds["quantity"] == "train_loss", "value"]
+    assert len(losses) and losses.isna().all()
+
+
+def released_noise(updates: int, clients: int, stated: int = 0) -> torch.Tensor:
+    """The noise of one release when ``updates`` hospitals, each not moving, report
+    (``clients`` in the federation, ``stated`` the config's nominal K, 0 if none)."""
+    strategy = load_strategy(FEDAVG, initial=lambda j: {k: v.clone() for k, v in START.items()})
+    dp = ClientLevelDP(strategy, DPSpec("client_level", 1.0, 1e-5, 0.5, clients=stated), 10, 3, clients)
+    dp.aggregate([update(0.0, 1)] * updates)
+    return dp.messages()[0]["w"]
+
+
+def test_a_hospital_absent_does_not_change_the_noise_scale():
+    # Five hospitals configured; in one federation all five report, in its neighbour one is
+    # absent. Dividing by the count received would show 4 against 5 in the noise scale.
+    everyone, one_absent = released_noise(5, clients=5), released_noise(4, clients=5)
+    torch.testing.assert_close(everyone, one_absent)  # same seed, same public denominator
+    assert everyone.std().item() == pytest.approx(server(1.0, 0.5).sigma * 0.5 / 5, rel=0.05)
+
+
+def test_a_stated_nominal_count_is_the_denominator_and_in_the_key():
+    spec = DPSpec("client_level", 1.0, 1e-5, 0.5, clients=10)
+    assert spec.key() == "client_level-eps1-delta1e-05-clip0.5-K10" and DPSpec.parse(spec.key()) == spec
+    assert DPSpec.parse("client_level-eps1-delta1e-05-clip0.5-rdp-K3").clients == 3
+    # the same noise draw divided by 10 instead of 5
+    torch.testing.assert_close(released_noise(5, clients=5, stated=10) * 2, released_noise(5, clients=5))
+
+
+def test_a_nominal_count_is_refused_outside_client_level_dp():
+    from fedhet.specs import check_spec
+
+    with pytest.raises(ValueError, match="dp clients 4: .* not of placement all"):
+        check_spec(DPSpec("all", 1.0, 1e-5, 1.0, clients=4))
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from fedhet.experiments import SWEEP_FIGURES, apply_point
 from fedhet.figures import sweep_figure_data
-from fedhet.sweeps import holm, linear_trend, paired_difference, trend_table
+from fedhet.sweeps import holm, linear_trend, paired_difference, trend_points, trend_table, trends_from_points
 from fedhet.tables import cost_table
 
 HOSPITALS = [{"type": "large", "count": 1, "size": 3000, "abnormal_ratio": 0.5}]
@@ -58,30 +59,81 @@ def linear(x, seed, type_):
     return 0.5 + 0.4 * x + SEED_NOISE[seed] if type_ == "small" else 0.9
 
 
-def test_linear_trend_known_slope_and_interval():
-    x = np.repeat(X, 3)
-    y = np.array([linear(xi, s, "small") for xi in X for s in SEED_NOISE])
-    fit = linear_trend(x, y)
-    # By hand: slope 0.4 (the seed noise is orthogonal to x); SSE = 5 * 2e-4 = 1e-3, n = 15,
-    # Sxx = 3 * 0.1 = 0.3, se = sqrt(1e-3 / 13 / 0.3) = 0.0160128; t(0.975, 13) = 2.160369.
-    assert fit["slope"] == pytest.approx(0.4, abs=1e-12)
-    assert fit["ci_high"] - fit["slope"] == pytest.approx(2.160369 * 0.0160128, rel=1e-5)
-    assert fit["p_value"] < 1e-10 and fit["spearman_rho"] > 0.9
-    assert fit["n_points"] == 15
+SEEDS = np.repeat([0, 1, 2], len(X))  # seed of each point of ``np.tile(X, 3)``
+
+
+def test_linear_trend_is_a_t_test_of_per_seed_slopes():
+    # Seed slopes 0.3, 0.4, 0.5 exactly: mean 0.4, sd 0.1, se 0.1 / sqrt(3) = 0.0577350;
+    # t(0.975, 2) = 4.302653, half-width 0.248414; t = 6.928203, p = 2 * sf(t, 2) = 0.0202.
+    x = np.tile(X, 3)
+    y = np.array([0.5 + (0.3 + 0.1 * s) * xi for s in range(3) for xi in X])
+    fit = linear_trend(x, y, SEEDS)
+    assert fit["slope"] == pytest.approx(0.4, abs=1e-12) and fit["slope_sd_seeds"] == pytest.approx(0.1)
+    assert fit["ci_high"] - fit["slope"] == pytest.approx(4.302653 * 0.1 / math.sqrt(3), rel=1e-6)
+    assert fit["p_value"] == pytest.approx(0.020204, rel=1e-3)
+    assert (fit["n_points"], fit["n_seeds"], fit["method"]) == (15, 3, "per-seed slopes, t across seeds")
+    assert fit["spearman_rho"] == pytest.approx(1.0)
+
+
+def test_blocked_interval_is_wider_than_pooled_when_slopes_vary_by_seed():
+    rng = np.random.default_rng(0)
+    ratios = np.linspace(0.1, 0.5, 9)
+    x = np.tile(ratios, 3)
+    seed = np.repeat([0, 1, 2], len(ratios))
+    slopes = np.array([0.5, 1.5, -0.2])
+    y = 0.5 + slopes[seed] * x + rng.normal(0, 0.01, len(x))
+    fit = linear_trend(x, y, seed)
+    pooled = stats.linregress(x, y)
+    pooled_half = stats.t.ppf(0.975, len(x) - 2) * pooled.stderr
+    assert fit["slope"] == pytest.approx(pooled.slope)  # balanced: the same estimate
+    assert fit["ci_high"] - fit["ci_low"] > 2 * pooled_half
+    assert fit["p_value"] > pooled.pvalue
+    assert fit["slope_sd_seeds"] == pytest.approx(np.std(slopes, ddof=1), abs=0.05)
+
+
+def test_shared_slope_is_found_across_seeds():
+    rng = np.random.default_rng(1)
+    ratios = np.linspace(0.1, 0.5, 9)
+    x = np.tile(ratios, 3)
+    seed = np.repeat([0, 1, 2], len(ratios))
+    y = 0.6 + 0.4 * x + np.array([-0.02, 0.0, 0.03])[seed] + rng.normal(0, 0.01, len(x))
+    fit = linear_trend(x, y, seed)
+    assert fit["slope"] == pytest.approx(0.4, abs=0.03)
+    assert fit["ci_low"] < 0.4 < fit["ci_high"] and fit["p_value"] < 0.05
+
+
+def test_a_single_seed_has_no_test():
+    fit = linear_trend(np.array(X), np.array([0.5 + 0.4 * x for x in X]), np.zeros(5, dtype=int))
+    assert fit["slope"] == pytest.approx(0.4) and fit["n_seeds"] == 1
+    assert all(math.isnan(fit[k]) for k in ("p_value", "ci_low", "ci_high", "slope_sd_seeds"))
+    assert "single seed" in fit["note"]
+    table = trends_from_points(points_frame([0], lambda x, s: 0.5 + 0.4 * x))
+    assert math.isnan(table.loc[0, "p_holm"]) and table.loc[0, "verdict"] == "no clear trend"
 
 
 def test_flat_and_trendless_curves():
-    flat = linear_trend(np.array(X), np.ones(5))
+    flat = linear_trend(np.tile(X, 3), np.ones(15), SEEDS)
     assert (flat["slope"], flat["p_value"], flat["note"]) == (0.0, 1.0, "metric constant")
-    seed_only = linear_trend(np.repeat(X, 3), np.array([0.7 + SEED_NOISE[s] for _ in X for s in SEED_NOISE]))
+    seed_only = linear_trend(np.tile(X, 3), np.array([0.7 + SEED_NOISE[s] for s in SEEDS]), SEEDS)
     assert seed_only["slope"] == pytest.approx(0.0, abs=1e-12) and seed_only["p_value"] == pytest.approx(1.0)
-    few = linear_trend(np.array([0.1, 0.2]), np.array([0.5, 0.6]))
-    assert math.isnan(few["slope"]) and "fewer than 3" in few["note"]
+    few = linear_trend(np.array([0.1, 0.1]), np.array([0.5, 0.6]), np.array([0, 1]))
+    assert math.isnan(few["slope"]) and "no seed with 2" in few["note"]
 
 
 def test_nan_values_are_dropped():
-    fit = linear_trend(np.array([0.1, 0.2, 0.3, 0.4]), np.array([0.1, np.nan, 0.3, 0.4]))
-    assert fit["n_points"] == 3 and fit["slope"] == pytest.approx(1.0)
+    x = np.array([0.1, 0.2, 0.3, 0.4] * 2)
+    fit = linear_trend(x, np.array([0.1, np.nan, 0.3, 0.4, 0.2, 0.4, 0.6, 0.8]), np.repeat([0, 1], 4))
+    assert fit["n_points"] == 7 and fit["slope"] == pytest.approx(1.5)
+
+
+def points_frame(seeds, curve) -> pd.DataFrame:
+    rows = [
+        {"experiment": "fixed_size", "dp": "nodp", "curve": "small hospitals (mean)", "metric": "recall"}
+        | {"x": "large.abnormal_ratio", "small.abnormal_ratio": 0.1, "x_value": x, "seed": s, "value": curve(x, s)}
+        for s in seeds
+        for x in X
+    ]
+    return pd.DataFrame(rows)
 
 
 def test_holm_by_hand():
@@ -98,6 +150,30 @@ def test_trend_table_per_curve():
     assert small["slope"] == pytest.approx(0.4) and small["verdict"] == "rises"
     assert small["slope_per_10pp"] == pytest.approx(0.04) and small["n_seeds"] == 3
     assert large["slope"] == 0.0 and large["verdict"] == "no clear trend"
+
+
+def test_trend_points_round_trip_through_csv(tmp_path):
+    """trend_points.csv → trends.csv is one pure function: the table from the points read
+    back equals trend_table on the cell metrics."""
+    tilt = {0: -0.1, 1: 0.0, 2: 0.15}  # per-seed slopes 0.3, 0.4, 0.55
+    metrics = pd.concat(
+        [
+            metrics_table(lambda x, s, t: 0.5 + (0.4 + tilt[s]) * x if t == "small" else 0.9 - 0.1 * x, metric=m)
+            for m in ("recall", "auroc")
+        ]
+    )
+    experiments = {"fixed_size": {"grid": {"large.abnormal_ratio": X}, "scenarios": [scenario(x) for x in X]}}
+    points = trend_points(metrics, experiments)
+    assert list(points.columns) == ["experiment", "dp", "curve", "metric", "x", "x_value", "seed", "value"]
+    assert len(points) == 2 * 2 * len(X) * len(SEED_NOISE)  # curves × metrics × ratios × seeds
+    points.to_csv(tmp_path / "trend_points.csv", index=False)
+    again = pd.read_csv(tmp_path / "trend_points.csv")
+    table = trend_table(metrics, experiments)
+    pd.testing.assert_frame_equal(trends_from_points(again), table)
+    small = table[(table["curve"] == "small hospitals (mean)") & (table["metric"] == "recall")].iloc[0]
+    assert small["slope"] == pytest.approx(np.mean([0.3, 0.4, 0.55]))
+    assert small["slope_sd_seeds"] == pytest.approx(np.std([0.3, 0.4, 0.55], ddof=1))
+    assert small["n_points"] == 15 and small["n_seeds"] == 3
 
 
 def test_figure_data_mean_and_ci_over_seeds():

@@ -140,6 +140,9 @@ def test_quick_dag_audits_its_privacy_claim_in_cells_of_its_own(built):
         f"large1x3000r0.5-small4x300r0.1/federated/fedavg/{dp}/lr0.01/canaries-small_1-m500/seed0"
         for dp in ("all-eps1-delta1e-05-clip1", "nodp")
     ]
+    engine = pd.read_csv(results / "tables" / "engine_audit.csv")
+    assert engine["dp"].tolist() == ["all-eps1-delta1e-05-clip1"] and (engine["canaries"] == 1000).all()
+    assert (engine["epsilon_lower_bound"] <= engine["epsilon_accounted"]).all() and engine["conclusive"].all()
     # canary cells are not training cells: the aggregate holds the training cells' rows only
     trained = sum(len(pd.read_parquet(p)) for p in (results / "cells").rglob("metrics.parquet"))
     assert len(pd.read_parquet(results / "metrics.parquet")) == trained

@@ -1,0 +1,222 @@
+"""The privacy cost of choosing DP hyperparameters (lr × clipping norm C) on private data.
+
+Owns the charge for tuning: a hospital's records enter every candidate's DP-SGD training and
+every candidate's validation score, and picking the best candidate by a private score leaks
+(Liu & Talwar 2019; Papernot & Steinke 2022). Each candidate is the *base mechanism*: DP-SGD
+(Poisson sampling rate q, noise multiplier σ, T steps, add/remove-one neighbours, as Opacus)
+followed by one release of its validation score, a sum of per-record losses bounded by L plus
+Gaussian noise of std σ_s·L (the validation count is public). The chosen setting is the argmax
+of the noised scores, post-processing of what the candidates released.
+
+Two valid upper bounds on the whole tuning's ε:
+
+* ``charge_composition``: a fixed grid of K candidates, all K base mechanisms composed with a
+  PLD accountant; valid whatever the selection rule.
+* ``charge_random_search``: Papernot & Steinke's random search, K ~ Poisson(μ) candidates drawn
+  uniformly from the grid (``random_search_candidates``), releasing only the best one.
+
+``epsilon_training`` is one candidate's training alone, the ε that ``fedhet.privacy`` reports
+for a cell; the per-run accounting itself (σ calibration, PRV/RDP) stays in ``fedhet.privacy``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import dp_accounting
+import numpy as np
+from dp_accounting.pld import PLDAccountant
+from dp_accounting.rdp import RdpAccountant
+from dp_accounting.rdp.rdp_privacy_accountant import compute_delta, compute_epsilon
+from scipy.stats import norm
+
+from fedhet.privacy import RDP_ORDERS, SIGMA_RANGE, epsilon_spent
+
+COMPOSITION = "composition_pld"
+RANDOM_SEARCH = "random_search_poisson"
+
+
+@dataclass(frozen=True)
+class TuningCharge:
+    """ε of a hospital's tuning at ``delta``: ``epsilon_total`` = training + tuning overhead."""
+
+    epsilon_training: float  # one candidate's training alone (what fedhet already reports)
+    epsilon_tuning: float  # epsilon_total - epsilon_training: the price of choosing
+    epsilon_total: float  # all candidates' training and scores, and the choice
+    delta: float
+    candidates: float  # K of a fixed grid, or the mean μ of K ~ Poisson(μ)
+    method: str  # COMPOSITION or RANDOM_SEARCH
+
+
+# --- the score release: one Gaussian mechanism -------------------------------------------
+
+
+def gaussian_delta(epsilon: float, sigma: float) -> float:
+    """Exact δ(ε) of the Gaussian mechanism of sensitivity 1 and noise std ``sigma``
+    (Balle & Wang 2018, Theorem 8): Φ(1/(2σ) − εσ) − e^ε·Φ(−1/(2σ) − εσ)."""
+    a, b = 1 / (2 * sigma) - epsilon * sigma, -1 / (2 * sigma) - epsilon * sigma
+    return max(0.0, math.exp(norm.logcdf(a)) - math.exp(epsilon + norm.logcdf(b)))
+
+
+def score_noise_multiplier(epsilon: float, delta: float) -> float:
+    """σ_s of the analytic Gaussian mechanism (Balle & Wang 2018) that is exactly (ε, δ)-DP,
+    up to a relative 1e-9, never below: the noise std is σ_s·L for per-record losses in [0, L]."""
+    if epsilon <= 0 or not 0 < delta < 1:
+        raise ValueError(f"score_noise_multiplier: needs epsilon > 0 and 0 < delta < 1, got {epsilon}, {delta}")
+    if math.isinf(epsilon):
+        return 0.0
+    # δ(ε) decreases in σ: bisect on log σ, keeping the side that satisfies the target.
+    low, high = math.log(1e-6), math.log(SIGMA_RANGE[1])
+    if gaussian_delta(epsilon, math.exp(low)) <= delta:
+        return math.exp(low)
+    while high - low > 1e-9:
+        mid = (low + high) / 2
+        low, high = (low, mid) if gaussian_delta(epsilon, math.exp(mid)) <= delta else (mid, high)
+    return math.exp(high)
+
+
+# --- the base mechanism: one candidate ---------------------------------------------------
+
+
+def _training_event(sigma: float, q: float, steps: int) -> dp_accounting.DpEvent:
+    step = dp_accounting.PoissonSampledDpEvent(q, dp_accounting.GaussianDpEvent(sigma))
+    return dp_accounting.SelfComposedDpEvent(step, steps)
+
+
+def _candidate_event(sigma: float, q: float, steps: int, score_sigma: float) -> dp_accounting.DpEvent:
+    """One candidate: its DP-SGD training, then one Gaussian release of its score (none when
+    σ_s = inf, e.g. a score computed on public data)."""
+    events = [_training_event(sigma, q, steps)]
+    if not math.isinf(score_sigma):
+        events.append(dp_accounting.GaussianDpEvent(score_sigma))
+    return dp_accounting.ComposedDpEvent(events)
+
+
+def _check(sigma: float, q: float, steps: int, score_sigma: float, delta: float) -> None:
+    if not 0 < q <= 1 or steps < 1 or not 0 < delta < 1 or sigma < 0 or score_sigma < 0:
+        raise ValueError(f"tuning charge: bad σ={sigma}, q={q}, steps={steps}, σ_s={score_sigma}, δ={delta}")
+
+
+def _charge(epsilon_total: float, epsilon_training: float, delta: float, candidates: float, method: str):
+    return TuningCharge(epsilon_training, epsilon_total - epsilon_training, epsilon_total, delta, candidates, method)
+
+
+# --- (a) a fixed grid: composition ---------------------------------------------------------
+
+
+def charge_composition(
+    sigma: float,
+    q: float,
+    steps: int,
+    score_sigma: float,
+    candidates: int,
+    delta: float,
+    accountant: str = "prv",
+    retrain: bool = False,
+) -> TuningCharge:
+    """ε of training and scoring all ``candidates`` settings of a grid, by a tight PLD
+    accountant (dp_accounting, add/remove-one, pessimistic discretisation).
+
+    Composition holds whatever the selection rule (argmax, or anything else computed from
+    the released scores and models). It charges training and score to every record
+    regardless of the split: conservative, since a record sits either in the training or in
+    the validation split. ``retrain``: the chosen setting is trained once more afresh (as
+    fedhet's ``dp_tuned`` cells do), one more DP-SGD run to compose. ``accountant`` is the one
+    that reports ``epsilon_training`` (``fedhet.privacy.epsilon_spent``).
+    """
+    _check(sigma, q, steps, score_sigma, delta)
+    if candidates < 1:
+        raise ValueError(f"charge_composition: candidates {candidates} must be ≥ 1")
+    epsilon_training = float(epsilon_spent(sigma, q, steps, delta, accountant))
+    if sigma == 0 or score_sigma == 0:
+        return _charge(math.inf, epsilon_training, delta, candidates, COMPOSITION)
+    pld = PLDAccountant()
+    pld.compose(_candidate_event(sigma, q, steps, score_sigma), candidates)
+    if retrain:
+        pld.compose(_training_event(sigma, q, steps))
+    return _charge(float(pld.get_epsilon(delta)), epsilon_training, delta, candidates, COMPOSITION)
+
+
+# --- (b) random search: Papernot & Steinke 2022, Theorem 6 --------------------------------
+
+
+def rdp_curve(event: dp_accounting.DpEvent, orders: Sequence[float] = RDP_ORDERS) -> np.ndarray:
+    """RDP ε(λ) of ``event`` at ``orders`` (dp_accounting's RDP accountant, add/remove-one)."""
+    rdp = RdpAccountant(list(orders))
+    rdp.compose(event)
+    return np.asarray(rdp.rdp, dtype=float)
+
+
+def random_search_rdp(orders: Sequence[float], rdp: np.ndarray, delta_hat, mu: float) -> np.ndarray:
+    """RDP of running the base mechanism K ~ Poisson(μ) times and releasing only the best run.
+
+    Papernot & Steinke 2022 (ICLR), Theorem 6: if Q is (λ, ε)-RDP and (ε̂, δ̂)-DP with
+    e^ε̂ ≤ 1 + 1/(λ − 1), and Y is totally ordered, then A (K ~ Poisson(μ) runs of Q, output
+    the best) is (λ, ε')-RDP with ε' = ε + μ·δ̂ + log(μ)/(λ − 1). δ̂(ε̂) decreases in ε̂, so the
+    best admissible choice is the largest, ε̂ = log(1 + 1/(λ − 1)) (as dp_accounting's
+    ``RepeatAndSelectDpEvent`` does). ``delta_hat``: ε̂ ↦ a valid δ̂ of the base mechanism.
+    """
+    if mu < 1:
+        # dp_accounting requires mean ≥ 1 too; fewer than one expected candidate does not tune.
+        raise ValueError(f"random search: mean number of candidates μ = {mu} must be ≥ 1")
+    out = np.full(len(orders), math.inf)
+    for i, order in enumerate(orders):
+        if order > 1:
+            eps_hat = math.log1p(1 / (order - 1))
+            out[i] = rdp[i] + mu * delta_hat(eps_hat) + math.log(mu) / (order - 1)
+    return out
+
+
+def charge_random_search(
+    sigma: float,
+    q: float,
+    steps: int,
+    score_sigma: float,
+    mu: float,
+    delta: float,
+    accountant: str = "prv",
+    retrain: bool = False,
+    orders: Sequence[float] = RDP_ORDERS,
+) -> TuningCharge:
+    """ε of random search with K ~ Poisson(μ) candidates (``random_search_candidates``) that
+    releases only the best candidate (its setting, model and noised score).
+
+    The base mechanism's RDP curve is dp_accounting's RDP of T Poisson-subsampled Gaussian
+    steps plus one Gaussian score; its δ̂(ε̂) is the tighter of its PLD and RDP bounds.
+    ``random_search_rdp`` gives the tuned RDP, converted to ε at ``delta`` by dp_accounting's
+    conversion (Canonne, Kamath & Steinke 2020), minimised over ``orders``. ``retrain``: one
+    more DP-SGD run of the chosen setting, its RDP added. Only valid if K really is drawn
+    from Poisson(μ) and the candidates independently; with K = 0 the result must not depend
+    on the data (fall back to a fixed default setting).
+    """
+    _check(sigma, q, steps, score_sigma, delta)
+    epsilon_training = float(epsilon_spent(sigma, q, steps, delta, accountant))
+    if sigma == 0 or score_sigma == 0:
+        return _charge(math.inf, epsilon_training, delta, mu, RANDOM_SEARCH)
+    base = _candidate_event(sigma, q, steps, score_sigma)
+    orders = list(orders)
+    rdp = rdp_curve(base, orders)
+    pld = PLDAccountant()
+    pld.compose(base)
+
+    def delta_hat(eps_hat: float) -> float:
+        by_rdp, _ = compute_delta(orders, rdp, eps_hat)
+        return min(pld.get_delta(eps_hat), by_rdp)
+
+    tuned = random_search_rdp(orders, rdp, delta_hat, mu)
+    if retrain:
+        tuned = tuned + rdp_curve(_training_event(sigma, q, steps), orders)
+    epsilon_total, _ = compute_epsilon(orders, tuned, delta)
+    return _charge(float(epsilon_total), epsilon_training, delta, mu, RANDOM_SEARCH)
+
+
+def random_search_candidates(grid: Sequence, mu: float, seed: int) -> list:
+    """The sampling ``charge_random_search`` assumes: K ~ Poisson(μ), then K settings drawn
+    uniformly with replacement from ``grid``, reproducibly from ``seed``. May be empty."""
+    if not grid:
+        raise ValueError("random_search_candidates: empty grid")
+    rng = np.random.default_rng(seed)
+    k = int(rng.poisson(mu))
+    return [grid[i] for i in rng.integers(len(grid), size=k)]
