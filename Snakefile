@@ -2,7 +2,10 @@
 # Run: snakemake --cores 8 all        One figure: snakemake --cores 2 results/fashion_mnist/fig1.svg
 from snakemake.utils import min_version, validate
 
+import sys
+
 from fedhet.config import replace_stated_keys, validate_config
+from fedhet.plan import plan_text
 
 min_version("9.0")
 
@@ -28,6 +31,11 @@ include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/report.smk"
 include: "rules/experiments.smk"
+
+
+# The size and cost of this configuration, before any job (dry runs too).
+if workflow.is_main_process:
+    print(plan_text(config, workflow.resource_settings.cores or 1), file=sys.stderr)
 
 
 rule all:

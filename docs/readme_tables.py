@@ -1,19 +1,20 @@
-"""The README's results tables and checked prose numbers, generated from the committed files.
+"""The documentation's results tables and checked prose numbers, generated from the committed files.
 
-This module owns every block of README.md between
-``<!-- generated: NAME (python docs/readme_tables.py) -->`` and ``<!-- end generated -->``:
-each NAME is a key of ``BLOCKS``, whose function renders the block's text from the files under
-``docs/results/`` and ``benchmarks/results/`` alone. It also owns ``PROSE``, numbers stated in
-the README's prose outside the blocks: each function there returns a phrase, built from the
-files, that README.md must contain word for word.
+This module owns every block between
+``<!-- generated: NAME (python docs/readme_tables.py) -->`` and ``<!-- end generated -->`` in
+README.md and in the pages of the documentation site (docs/**/*.md): each NAME is a key of
+``BLOCKS``, whose function renders the block's text from the files under ``docs/results/`` and
+``benchmarks/results/`` alone, and each NAME appears once across all those files. It also owns
+``PROSE``, numbers stated in the prose outside the blocks: each function there returns a
+phrase, built from the files, that at least one of the files must contain word for word.
 
-Numbers are Python's ``format`` of the file's value (no hand rounding), so README == file.
+Numbers are Python's ``format`` of the file's value (no hand rounding), so page == file.
 
-    python docs/readme_tables.py          # rewrite the generated blocks of README.md in place
+    python docs/readme_tables.py          # rewrite the generated blocks in place, in every file
     python docs/readme_tables.py --check  # exit 1 and print a diff for every block that
                                           # differs, and every prose phrase that is missing
 
-A new table is one render function and one entry in ``BLOCKS``, plus its markers in the README.
+A new table is one render function and one entry in ``BLOCKS``, plus its markers in a page.
 Plain Python + pandas: no torch, no fedhet import.
 """
 
@@ -23,6 +24,7 @@ import argparse
 import difflib
 import functools
 import json
+import os
 import re
 import sys
 import textwrap
@@ -41,7 +43,8 @@ BLOCK_RE = re.compile(
     r"<!-- generated: (?P<name>[\w-]+) \(" + re.escape(COMMAND) + r"\) -->\n(?P<body>.*?)" + re.escape(END),
     re.DOTALL,
 )
-MINUS = "\u2212"  # the README writes negative numbers with a real minus sign
+MINUS = "\u2212"  # the pages write negative numbers with a real minus sign
+PAGES = ("README.md", "docs/**/*.md")  # where blocks and checked prose live (globs, from the root)
 
 
 # --- reading and formatting ------------------------------------------------------------------
@@ -683,8 +686,8 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
 
 
 # --- prose numbers outside the blocks --------------------------------------------------------
-# Each returns a phrase that README.md must contain (compared with runs of whitespace collapsed,
-# so reflowing the README's lines does not matter).
+# Each returns a phrase that README.md or a page under docs/ must contain (compared with runs of
+# whitespace collapsed, so reflowing a page's lines does not matter).
 
 
 def _t(root: Path, file: str, metric: str, mode: str) -> str:
@@ -1057,14 +1060,27 @@ def prose_client_level(root: Path) -> list[str]:
 
 
 def prose_audit(root: Path) -> list[str]:
-    fed, local = (_csv(root, f).set_index("dp") for f in AUDIT_FILES)
-    reach = fed["max_bound"].iloc[0]
+    fed, local = (_csv(root, f) for f in AUDIT_FILES)
+    control, local_control = fed[fed["dp"] == "nodp"], local[local["dp"] == "nodp"].iloc[0]
+    right = ", ".join(str(v) for v in control["correct"].iloc[:-1]) + f" and {control['correct'].iloc[-1]}"
     return [
-        f"is {reach:.2f} (`max_bound`",
-        f"{fed.loc['nodp', 'correct']} of {fed.loc['nodp', 'guesses']} right against the federated model,"
-        f" {local.loc['nodp', 'correct']} of {local.loc['nodp', 'guesses']} against the small\nhospital's own;"
-        f" a bound of 0 and {local.loc['nodp', 'epsilon_lower_bound']:.3f}",
+        f"is {fed['max_bound'].iloc[0]:.2f} (`max_bound`",
+        f"{right} of {control['guesses'].iloc[0]} right against the federated model over seeds {_seeds(control)}",
+        f"{local_control['correct']} of {local_control['guesses']} against the small hospital's own (seed"
+        f" {local_control['seed']}); bounds of 0 and {local_control['epsilon_lower_bound']:.3f}",
+        f"the federated control's {control['correct'].sum()} of {control['guesses'].sum()} is within chance"
+        f" (two-sided P = {_binomial_p(control['correct'].sum(), control['guesses'].sum()):.3f})",
+        f"so seed {control['seed'].iloc[0]}'s {control['correct'].iloc[0]} below chance"
+        f" (P = {_binomial_p(control['correct'].iloc[0], control['guesses'].iloc[0]):.3f})",
     ]
+
+
+def _binomial_p(right: int, guesses: int) -> float:
+    """Two-sided P of ``right`` correct guesses of ``guesses`` when each is a fair coin."""
+    from scipy import stats
+
+    tail = min(stats.binom.cdf(right, guesses, 0.5), stats.binom.sf(right - 1, guesses, 0.5))
+    return min(1.0, 2 * float(tail))
 
 
 def prose_engine_audit(root: Path) -> list[str]:
@@ -1113,23 +1129,55 @@ PROSE: list[Callable[[Path], str | list[str]]] = [
 ]
 
 
-# --- README blocks ---------------------------------------------------------------------------
+# --- blocks in README.md and docs/**/*.md ---------------------------------------------------
 
 
-def _body(name: str, root: Path) -> str:
-    """A block's text between its markers: the rendered text and a blank line."""
-    return BLOCKS[name](root) + "\n\n"
+def pages(root: Path) -> list[Path]:
+    """The files that may hold blocks and prose, relative to ``root``, in a fixed order."""
+    found: dict[Path, None] = {}
+    for pattern in PAGES:
+        for path in sorted(root.glob(pattern)):
+            found[path.relative_to(root)] = None
+    return list(found)
 
 
-def blocks(readme: str) -> dict[str, str]:
+LINK_RE = re.compile(r"\]\((?!https?://|#|/)([^)\s]+)\)")
+
+
+def _relink(text: str, page: Path) -> str:
+    """Render functions write links from the repository root (``docs/results/x.csv``); in a
+    page under docs/ a link is relative to the page's folder (``x.csv``)."""
+    if page.parent == Path("."):
+        return text
+    return LINK_RE.sub(lambda m: f"]({os.path.relpath(m[1], page.parent)})", text)
+
+
+def _body(name: str, root: Path, page: Path = Path("README.md")) -> str:
+    """A block's text between its markers in ``page``: the rendered text and a blank line."""
+    return _relink(BLOCKS[name](root), page) + "\n\n"
+
+
+def blocks(text: str, where: str = "README.md") -> dict[str, str]:
+    """NAME → body of every block in one file's ``text``."""
     found: dict[str, str] = {}
-    for m in BLOCK_RE.finditer(readme):
+    for m in BLOCK_RE.finditer(text):
         name = m["name"]
         if name in found:
-            raise ValueError(f"README block {name!r} appears twice")
+            raise ValueError(f"block {name!r} appears twice in {where}")
         if name not in BLOCKS:
-            raise ValueError(f"README block {name!r} has no render function in BLOCKS")
+            raise ValueError(f"block {name!r} in {where} has no render function in BLOCKS")
         found[name] = m["body"]
+    return found
+
+
+def all_blocks(texts: dict[Path, str]) -> dict[str, tuple[Path, str]]:
+    """NAME → (file, body) across files; a name in two files is an error."""
+    found: dict[str, tuple[Path, str]] = {}
+    for path, text in texts.items():
+        for name, body in blocks(text, str(path)).items():
+            if name in found:
+                raise ValueError(f"block {name!r} appears in both {found[name][0]} and {path}")
+            found[name] = (path, body)
     return found
 
 
@@ -1137,32 +1185,40 @@ def _marker(name: str) -> str:
     return f"<!-- generated: {name} ({COMMAND}) -->"
 
 
-def regenerate(readme: str, root: Path) -> str:
-    blocks(readme)  # unknown or repeated names stop here
-    return BLOCK_RE.sub(lambda m: f"{_marker(m['name'])}\n{_body(m['name'], root)}{END}", readme)
+def regenerate(text: str, root: Path, where: str = "README.md") -> str:
+    blocks(text, where)  # unknown or repeated names stop here
+    page = Path(where)
+    return BLOCK_RE.sub(lambda m: f"{_marker(m['name'])}\n{_body(m['name'], root, page)}{END}", text)
 
 
-def check(root: Path = ROOT, readme_path: Path | None = None) -> list[str]:
+def _texts(root: Path) -> dict[Path, str]:
+    return {path: (root / path).read_text() for path in pages(root)}
+
+
+def check(root: Path = ROOT) -> list[str]:
     """Problems found: one entry per differing or missing block and per missing prose phrase."""
-    readme = (readme_path or root / "README.md").read_text()
-    found = blocks(readme)
+    texts = _texts(root)
+    found = all_blocks(texts)
     problems = []
     for name in BLOCKS:
         if name not in found:
-            problems.append(f"block {name}: README.md has no '{_marker(name)}' ... '{END}'")
+            where = ", ".join(PAGES)
+            problems.append(f"block {name}: none of {where} has '{_marker(name)}' ... '{END}'")
             continue
-        want = _body(name, root)
-        if found[name] != want:
+        path, body = found[name]
+        want = _body(name, root, path)
+        if body != want:
             diff = difflib.unified_diff(
-                found[name].splitlines(), want.splitlines(), f"README.md:{name}", f"{name} from files", lineterm=""
+                body.splitlines(), want.splitlines(), f"{path}:{name}", f"{name} from files", lineterm=""
             )
-            problems.append(f"block {name} differs from the files:\n" + "\n".join(diff))
-    flat = " ".join(readme.split())
+            problems.append(f"block {name} differs from the files ({path}):\n" + "\n".join(diff))
+    flat = [" ".join(text.split()) for text in texts.values()]
     for phrase_of in PROSE:
         phrases = phrase_of(root)
         for phrase in [phrases] if isinstance(phrases, str) else phrases:
-            if " ".join(phrase.split()) not in flat:
-                problems.append(f"prose {phrase_of.__name__}: README.md does not say {phrase!r}")
+            wanted = " ".join(phrase.split())
+            if not any(wanted in text for text in flat):
+                problems.append(f"prose {phrase_of.__name__}: no page says {phrase!r}")
     return problems
 
 
@@ -1171,18 +1227,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="report differences, change nothing")
     parser.add_argument("--root", type=Path, default=ROOT, help="repository root (README.md, docs/, benchmarks/)")
     args = parser.parse_args(argv)
-    path = args.root / "README.md"
     if not args.check:
-        text = path.read_text()
-        new = regenerate(text, args.root)
-        if new != text:
-            path.write_text(new)
+        texts = _texts(args.root)
+        all_blocks(texts)  # a name in two files stops before anything is written
+        for path, text in texts.items():
+            new = regenerate(text, args.root, str(path))
+            if new != text:
+                (args.root / path).write_text(new)
     problems = check(args.root)
     for p in problems:
         print(p, end="\n\n")
     if args.check:
         return 1 if problems else 0
-    print(f"README.md: {len(BLOCKS)} blocks regenerated; {len(problems)} problems left")
+    print(f"{len(BLOCKS)} blocks regenerated in README.md and docs/; {len(problems)} problems left")
     return 1 if problems else 0
 
 

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from fedhet import setup_logging
 from fedhet.algorithms import ALGORITHMS, AlgorithmSpec
 from fedhet.cell import run_cell
-from fedhet.config import Cell, ConfigError, core_scenario, load_config, optim_key
+from fedhet.config import Cell, ConfigError, core_scenario, load_config, merged_config, optim_key
 from fedhet.data import DataError, binary_labels, dataset_spec, fetch_file, load_source, resolve_mirror
 from fedhet.device import DEVICES, resolve_device
 from fedhet.federated import MODES
@@ -136,6 +136,13 @@ def cmd_repro_check(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    from fedhet.plan import plan_text
+
+    print(plan_text(merged_config([Path("config/config.yaml"), *args.config]), args.cores))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fedhet", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -173,6 +180,16 @@ def build_parser() -> argparse.ArgumentParser:
     repro.add_argument("--reuse", action="store_true", help="keep cells the run already holds (default: retrain)")
     repro.add_argument("--provenance-out", type=Path, help="also write the rerun cells' provenance table here")
     repro.set_defaults(func=cmd_repro_check)
+    plan = sub.add_parser(
+        "plan",
+        help="count a configuration's training cells and estimate their CPU time",
+        description="Cells per experiment (a cell two experiments share counted once) and CPU hours estimated "
+        "from the measured cost per trained image, for config/config.yaml with the given --config files "
+        "merged in as Snakemake's --configfile merges them.",
+    )
+    plan.add_argument("--config", type=Path, action="append", default=[], help="an override file (repeat)")
+    plan.add_argument("--cores", type=int, default=8, help="cores the wall time is estimated for (default 8)")
+    plan.set_defaults(func=cmd_plan)
     return parser
 
 

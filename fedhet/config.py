@@ -79,6 +79,24 @@ def replace_stated_keys(config: dict, override_files: list[Path]) -> dict:
     return config
 
 
+def merged_config(paths: list[Path]) -> dict:
+    """The config Snakemake builds from ``--configfile`` files: each merged into the one before,
+    key by key (as Snakemake does), then ``REPLACED_KEYS`` taken whole; validated."""
+
+    def merge(base: dict, extra: dict) -> dict:
+        for key, value in extra.items():
+            base[key] = merge(base.get(key) or {}, value) if isinstance(value, dict) else value
+        return base
+
+    config: dict = {}
+    for path in paths:
+        try:
+            merge(config, yaml.safe_load(Path(path).read_text()) or {})
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+    return validate_config(replace_stated_keys(config, paths[1:]))
+
+
 def load_config(path: Path, overrides: dict | None = None) -> dict:
     try:
         config = yaml.safe_load(Path(path).read_text()) or {}

@@ -25,10 +25,8 @@ from fedhet.device import CPU
 from fedhet.model import build_model
 from fedhet.privacy import PrivacyRecord
 from fedhet.server import fit
-from fedhet.specs import MODE_TAKES_ALGORITHM, DPSpec, ModelSpec, TrainSpec
+from fedhet.specs import MODE_TAKES_ALGORITHM, REFERENCE_TYPE, DPSpec, ModelSpec, TrainSpec
 from fedhet.strategy import Parameters, PublicRecords, Strategy, Update
-
-REFERENCE_TYPE = "large"  # the hospital type that trains alone in ``large_only``
 
 log = logging.getLogger("fedhet")
 

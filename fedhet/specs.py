@@ -58,6 +58,7 @@ class OptimSpec:
 # Training modes (``fedhet.federated`` implements them) and whether the cell's algorithm
 # applies: the non-federated modes are the study's references, trained with FedAvg alone.
 MODE_TAKES_ALGORITHM = {"federated": True, "local": False, "large_only": False}
+REFERENCE_TYPE = "large"  # the hospital type that trains alone in ``large_only``
 
 # Where DP applies: DP-SGD at every hospital, or at those of one type; or client-level DP
 # (fedhet.client_dp), where the server clips each hospital's update and adds the noise.

@@ -1,13 +1,15 @@
-"""The README's generated results blocks and checked prose numbers equal the committed files.
+"""The generated results blocks and checked prose numbers of README.md and the documentation
+pages (docs/**/*.md) equal the committed files.
 
 docs/readme_tables.py renders each block from docs/results/ and benchmarks/results/; a block
-that differs means someone edited the README's numbers by hand or the files changed without
+that differs means someone edited a page's numbers by hand or the files changed without
 `python docs/readme_tables.py`. Fast, no data, no torch.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -47,7 +49,9 @@ def test_prose_numbers_match_files(repo_problems):
 
 
 def _copy(tmp_path: Path) -> Path:
-    shutil.copy(REPO / "README.md", tmp_path / "README.md")
+    for page in readme_tables.pages(REPO):
+        (tmp_path / page).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / page, tmp_path / page)
     for sub in (readme_tables.RESULTS, readme_tables.BENCHMARKS):
         for f in (REPO / sub).rglob("*"):
             if f.suffix in (".csv", ".json"):
@@ -70,7 +74,7 @@ def test_check_fails_when_a_file_value_changes(tmp_path):
     assert "+0.0085" in problems[0] and "+0.0095" in problems[0]  # the diff shows old and new
     assert readme_tables.main(["--check", "--root", str(root)]) == 1
     assert readme_tables.main(["--root", str(root)]) == 0  # regenerating repairs it
-    assert "| fixed size | 10% |" in (root / "README.md").read_text()
+    assert "| fixed size | 10% |" in _page_with(root, "trends").read_text()
     assert readme_tables.check(root) == []
 
 
@@ -84,13 +88,52 @@ def test_check_fails_when_a_prose_number_changes(tmp_path):
     assert [p.split(":")[0] for p in problems] == ["prose prose_sigma"], problems
 
 
+def _page_with(root: Path, name: str) -> Path:
+    """The one file under ``root`` that holds block ``name``."""
+    marker = readme_tables._marker(name)
+    (page,) = [root / p for p in readme_tables.pages(root) if marker in (root / p).read_text()]
+    return page
+
+
+def test_blocks_live_in_readme_and_docs_pages():
+    found = readme_tables.all_blocks({p: (REPO / p).read_text() for p in readme_tables.pages(REPO)})
+    assert set(found) == set(readme_tables.BLOCKS)
+    where = {str(path) for path, _ in found.values()}
+    assert where and all(w == "README.md" or w.startswith("docs/") for w in where), where
+    # a block inside docs/results/ links to the committed files next to it, not from the root
+    path, body = found["privacy_spent"]
+    assert str(path).startswith("docs/results/") and "](privacy_fig6.csv)" in body
+
+
 def test_missing_or_unknown_block_is_reported(tmp_path):
     root = _copy(tmp_path)
-    readme = root / "README.md"
-    text = readme.read_text()
+    page = _page_with(root, "cost")
+    text = page.read_text()
     marker = "<!-- generated: cost (python docs/readme_tables.py) -->"
-    readme.write_text(text.replace(marker, "<!-- cost table -->"))
-    assert any(p.startswith("block cost: README.md has no") for p in readme_tables.check(root))
-    readme.write_text(text.replace(marker, marker.replace("cost", "fig99")))
+    page.write_text(text.replace(marker, "<!-- cost table -->"))
+    assert any(p.startswith("block cost: none of README.md") for p in readme_tables.check(root))
+    page.write_text(text.replace(marker, marker.replace("cost", "fig99")))
     with pytest.raises(ValueError, match="fig99"):
         readme_tables.check(root)
+
+
+def test_block_in_two_files_is_an_error(tmp_path):
+    root = _copy(tmp_path)
+    page = _page_with(root, "cost")
+    marker = readme_tables._marker("cost")
+    block = marker + page.read_text().split(marker)[1].split(readme_tables.END)[0] + readme_tables.END
+    readme = root / "README.md"
+    readme.write_text(readme.read_text() + "\n" + block + "\n")
+    with pytest.raises(ValueError, match=r"'cost' appears in both"):
+        readme_tables.check(root)
+
+
+def test_prose_phrase_may_live_in_any_page(tmp_path):
+    root = _copy(tmp_path)
+    phrase = " ".join(readme_tables.prose_sigma(root).split())
+    anywhere = re.compile(r"\s+".join(re.escape(word) for word in phrase.split()))  # across line breaks
+    (holder,) = [root / p for p in readme_tables.pages(root) if anywhere.search((root / p).read_text())]
+    holder.write_text(anywhere.sub("", holder.read_text()))
+    assert [p.split(":")[0] for p in readme_tables.check(root)] == ["prose prose_sigma"]
+    (root / "docs" / "elsewhere.md").write_text(phrase + "\n")
+    assert readme_tables.check(root) == []

@@ -1,0 +1,95 @@
+"""fedhet plan: a configuration's cells and their estimated cost, before any job."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import copy_workflow, snakemake
+from fedhet.cli import main
+from fedhet.config import merged_config
+from fedhet.plan import CellCost, plan_table, trained_images
+
+QUICK = "large1x3000r0.5-small4x300r0.1"  # train splits: 2,400 and 4 × 240
+
+
+@pytest.mark.parametrize(
+    ("mode", "dp", "plain", "private"),
+    [
+        ("federated", "nodp", 2400 + 4 * 240, 0),
+        ("local", "nodp", 2400 + 4 * 240, 0),
+        ("large_only", "nodp", 2400, 0),  # the small hospitals only evaluate
+        ("federated", "small_hospitals-eps1-delta1e-05-clip1", 2400, 4 * 240),
+        ("large_only", "all-eps1-delta1e-05-clip1", 0, 2400),
+        ("federated", "client_level-eps1-delta1e-05-clip1", 2400 + 4 * 240, 0),  # the server's noise
+    ],
+)
+def test_a_cell_trains_each_training_hospitals_records_every_epoch(mode, dp, plain, private):
+    assert trained_images(QUICK, mode, dp, epochs=2, test_fraction=0.2) == (2 * plain, 2 * private)
+
+
+def test_a_validation_cell_trains_on_the_rest_of_the_training_records():
+    plain, _ = trained_images(QUICK, "federated", "nodp", 1, 0.2, validation_fraction=0.2)
+    assert plain == 1920 + 4 * 192
+
+
+def test_cells_shared_by_experiments_are_counted_once():
+    config = merged_config(["config/config.yaml", "config/quick.yaml"])
+    table = plan_table(config, CellCost(overhead=1.0, plain_rate=1e9, dp_rate=1e9)).set_index("cells")
+    assert table.loc["total", "n_cells"] == table["n_new"].iloc[:-1].sum()
+    assert table.loc["fixed_count", "n_new"] < table.loc["fixed_count", "n_cells"]  # shares fixed_size's cells
+    # with free training, the CPU time is the overhead of each cell that is trained once
+    assert table.loc["total", "cpu_hours"] == pytest.approx(table.loc["total", "n_cells"] / 3600, rel=1e-3)
+
+
+def test_a_dry_run_prints_the_plan_with_what_snakemake_schedules(tmp_path, fashion_mirror, capsys):
+    workdir = copy_workflow(tmp_path)
+    output = snakemake(workdir, "-n", "all", mirror=fashion_mirror)
+    jobs = {rule: int(n) for rule, n in re.findall(r"^(train_cell|audit_cell|engine_audit)\s+(\d+)$", output, re.M)}
+    total = re.compile(r"^\s+total\s+(\d+) cells\s+([0-9.]+) CPU h$", re.M)
+    planned = total.search(output)
+    assert planned and int(planned[1]) == sum(jobs.values()) and len(jobs) == 3
+    assert "wall time on 2 cores: at least" in output
+    assert main(["plan", "--config", "config/quick.yaml", "--cores", "2"]) == 0
+    assert total.search(capsys.readouterr().out).groups() == planned.groups()  # the CLI says the same
+
+
+def test_a_missing_config_is_named(capsys):
+    assert main(["plan", "--config", "config/none.yaml"]) == 2
+    assert "config file config/none.yaml does not exist" in capsys.readouterr().err
+
+
+def _readme_number(pattern: str) -> int:
+    text = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
+    match = re.search(pattern, text)
+    assert match, f"README.md no longer says {pattern!r}"
+    return int(match[1].replace(",", ""))
+
+
+@pytest.mark.parametrize(
+    ("configs", "jobs", "cells", "planned"),
+    [
+        (["config/quick.yaml"], r"(\d+) jobs, among them", r"among them (\d+) training cells", None),
+        ([], r"`snakemake -n all` lists ([\d,]+) jobs", r"`train_cell` \([^)]*\) \| (\d+)", r"prints .*?: (\d+) cells"),
+    ],
+)
+def test_the_readmes_run_sizes_are_what_a_dry_run_schedules(tmp_path, fashion_mirror, configs, jobs, cells, planned):
+    workdir = copy_workflow(tmp_path)
+    args = [a for c in configs for a in ("--configfile", c)]
+    output = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "all", "--cores", "8", *args],
+        cwd=workdir,
+        env={**os.environ, "FEDHET_DATA_MIRROR": str(fashion_mirror)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    text = output.stdout + output.stderr
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", text, re.M))
+    assert int(counts["total"]) == _readme_number(jobs)
+    assert int(counts["train_cell"]) == _readme_number(cells)
+    if planned:
+        assert re.search(rf"^\s+total\s+{_readme_number(planned)} cells", text, re.M)
