@@ -41,6 +41,7 @@ wildcard_constraints:
     n=r"[2-9]|1[0-3]",
     canaries=r"canaries-[a-z][a-z0-9_]*-m[0-9]+",
     m=r"[0-9]+",
+    number=r"[1-9]|1[0-3]",
 
 
 def raw_files(wildcards=None):

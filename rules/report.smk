@@ -88,6 +88,29 @@ rule fig1:
         "../scripts/fig1.py"
 
 
+rule figure_link:
+    """results/figN.svg, the design card's short name: a relative link to this configuration's
+    figure under results/[<run>/]<dataset>/, so that no two runs or datasets overwrite each
+    other's figures; building it for another configuration only moves the link."""
+    input:
+        f"{RESULTS}/fig{{number}}.svg",
+    output:
+        "results/fig{number}.svg",
+    log:
+        "results/logs/figure_link/fig{number}.log",
+    localrule: True
+    conda:
+        "../envs/fedhet.yaml"
+    threads: 1
+    resources:
+        mem_mb=256,
+        runtime=1,
+    params:
+        target=lambda wildcards: f"{RESULTS.removeprefix('results/')}/fig{wildcards.number}.svg",
+    shell:
+        "ln -sfn {params.target} {output} 2> {log}"
+
+
 rule runtime:
     input:
         cell_benchmarks(ALL_CELLS),

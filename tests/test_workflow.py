@@ -207,6 +207,13 @@ def test_report_holds_every_figure_and_table_with_captions(built, fashion_mirror
     assert "'abnormal_ratio':" not in html  # no raw Python dict of the config in a caption
 
 
+def test_the_short_figure_name_links_to_this_configurations_figure(built, fashion_mirror):
+    snakemake(built, "results/fig7.svg", mirror=fashion_mirror)
+    link = built / "results" / "fig7.svg"
+    assert link.is_symlink() and os.readlink(link) == "fashion_mnist/fig7.svg"
+    assert link.read_bytes() == (built / OUT / "fig7.svg").read_bytes()
+
+
 def test_nothing_to_do_after_a_full_build(built, fashion_mirror):
     assert scheduled(snakemake(built, "-n", "all", mirror=fashion_mirror)) == {}
 
