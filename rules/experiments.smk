@@ -49,7 +49,11 @@ rule figure_privacy:
     input:
         figure_privacy,
     output:
-        f"{RESULTS}/tables/privacy_fig{{n}}.csv",
+        report(
+            f"{RESULTS}/tables/privacy_fig{{n}}.csv",
+            caption="../report/privacy_figure.rst",
+            category="Tables",
+        ),
     log:
         f"{RESULTS}/logs/figure_privacy/fig{{n}}.log",
     localrule: True
@@ -74,7 +78,11 @@ rule trends:
         ),
         md=f"{RESULTS}/tables/trends.md",
         points=f"{RESULTS}/tables/trend_points.csv",
-        contrast=f"{RESULTS}/tables/count_vs_size.csv",
+        contrast=report(
+            f"{RESULTS}/tables/count_vs_size.csv",
+            caption="../report/count_vs_size.rst",
+            category="Tables",
+        ),
     log:
         f"{RESULTS}/logs/trends.log",
     localrule: True
@@ -198,7 +206,11 @@ rule engine_audit_table:
         scores=[f"{RESULTS}/audit/{a.key()}/scores.parquet" for a in ENGINE_AUDITS],
         privacy=[f"{RESULTS}/audit/{a.key()}/privacy.parquet" for a in ENGINE_AUDITS],
     output:
-        f"{RESULTS}/tables/engine_audit.csv",
+        report(
+            f"{RESULTS}/tables/engine_audit.csv",
+            caption="../report/engine_audit.rst",
+            category="Tables",
+        ),
     log:
         f"{RESULTS}/logs/engine_audit_table.log",
     localrule: True

@@ -3,7 +3,11 @@ rule aggregate:
         cell_metrics(ALL_CELLS),
     output:
         metrics=f"{RESULTS}/metrics.parquet",
-        provenance=f"{RESULTS}/tables/provenance.csv",
+        provenance=report(
+            f"{RESULTS}/tables/provenance.csv",
+            caption="../report/provenance.rst",
+            category="Tables",
+        ),
     log:
         f"{RESULTS}/logs/aggregate.log",
     localrule: True
@@ -31,7 +35,11 @@ rule core_tables:
             for i in (1, 2, 3)
             for ext in ("csv", "md")
         },
-        external=f"{RESULTS}/tables/external.csv",
+        external=report(
+            f"{RESULTS}/tables/external.csv",
+            caption="../report/external.rst",
+            category="Tables",
+        ),
     log:
         f"{RESULTS}/logs/core_tables.log",
     localrule: True

@@ -62,21 +62,28 @@ def test_a_missing_config_is_named(capsys):
     assert "config file config/none.yaml does not exist" in capsys.readouterr().err
 
 
-def _readme_number(pattern: str) -> int:
-    text = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
+def _page_number(page: str, pattern: str) -> int:
+    text = " ".join((Path(__file__).resolve().parent.parent / page).read_text().split())
     match = re.search(pattern, text)
-    assert match, f"README.md no longer says {pattern!r}"
+    assert match, f"{page} no longer says {pattern!r}"
     return int(match[1].replace(",", ""))
 
 
+QUICK_SIZE = (r"(\d+) jobs, among them", r"among them (\d+) training cells")
+MAIN_SIZE = (
+    r"`snakemake -n all` lists ([\d,]+) jobs",
+    r"`snakemake -n all` lists [\d,]+ jobs, among them (\d+) training cells",
+)
+
+
 @pytest.mark.parametrize(
-    ("configs", "jobs", "cells", "planned"),
+    ("configs", "sizes", "planned"),
     [
-        (["config/quick.yaml"], r"(\d+) jobs, among them", r"among them (\d+) training cells", None),
-        ([], r"`snakemake -n all` lists ([\d,]+) jobs", r"`train_cell` \([^)]*\) \| (\d+)", r"prints .*?: (\d+) cells"),
+        (["config/quick.yaml"], {"README.md": QUICK_SIZE, "docs/getting-started.md": QUICK_SIZE}, None),
+        ([], {"README.md": MAIN_SIZE, "docs/getting-started.md": MAIN_SIZE}, r"prints .*?: (\d+) cells"),
     ],
 )
-def test_the_readmes_run_sizes_are_what_a_dry_run_schedules(tmp_path, fashion_mirror, configs, jobs, cells, planned):
+def test_the_pages_run_sizes_are_what_a_dry_run_schedules(tmp_path, fashion_mirror, configs, sizes, planned):
     workdir = copy_workflow(tmp_path)
     args = [a for c in configs for a in ("--configfile", c)]
     output = subprocess.run(
@@ -89,7 +96,8 @@ def test_the_readmes_run_sizes_are_what_a_dry_run_schedules(tmp_path, fashion_mi
     )
     text = output.stdout + output.stderr
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", text, re.M))
-    assert int(counts["total"]) == _readme_number(jobs)
-    assert int(counts["train_cell"]) == _readme_number(cells)
+    for page, (jobs, cells) in sizes.items():
+        assert int(counts["total"]) == _page_number(page, jobs), page
+        assert int(counts["train_cell"]) == _page_number(page, cells), page
     if planned:
-        assert re.search(rf"^\s+total\s+{_readme_number(planned)} cells", text, re.M)
+        assert re.search(rf"^\s+total\s+{_page_number('README.md', planned)} cells", text, re.M)

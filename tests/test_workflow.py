@@ -199,8 +199,11 @@ def test_unknown_algorithm_stops_before_any_job_naming_the_key(tmp_path, fashion
 def test_report_holds_every_figure_and_table_with_captions(built, fashion_mirror):
     snakemake(built, "--report", f"{OUT}/report.html", mirror=fashion_mirror)
     html = (built / OUT / "report.html").read_text()
-    for name in ("fig1.svg", "table1.csv", "table2.csv", "table3.csv", "runtime.csv", "budget.csv", "privacy.csv"):
+    tables = ("table1.csv", "table2.csv", "table3.csv", "runtime.csv", "budget.csv", "privacy.csv", "external.csv")
+    tables += ("count_vs_size.csv", "privacy_fig6.csv", "audit.csv", "engine_audit.csv", "provenance.csv")
+    for name in ("fig1.svg", *tables):
         assert name in html, name
+    assert "fashion_mnist (abnormal: classes 7, 8, 9)" in html  # captions name the run's dataset
     # captions are rendered with the config that produced the outputs
     assert "Figure 1: mean AUROC" in html and "Config: 2 rounds" in html
     assert "1 large hospital of 3,000 images at 50% abnormal, 4 small hospitals of 300 images" in html
