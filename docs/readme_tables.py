@@ -478,35 +478,34 @@ def grid(root: Path) -> str:
     return _table(header, rows)
 
 
-DP_CELLS = {
-    "book-keeping (default), 1 thread": "cell_dp_1thread.json",
-    "book-keeping (default), 2 threads": "cell_dp.json",
-    "Opacus hooks (the reference), 2 threads": "cell_dp_opacus.json",
-}
+def _spread(value: dict, fmt: str, unit: str = "") -> str:
+    """median [min–max] of a benchmark quantity over its runs."""
+    return f"{value['median']:{fmt}}{unit} [{value['min']:{fmt}}–{value['max']:{fmt}}]"
 
 
-def dp_speed(root: Path) -> str:
-    """The full-scale federated cell without and with DP at every hospital, timed in one run."""
+def dp_ratio(root: Path) -> str:
+    """DP-SGD against plain SGD per step and per full-scale cell, median [min–max] of the runs."""
+    b = _json(root, "dp_ratio.json")
     rows = []
-    for label, file in DP_CELLS.items():
-        b = _json(root, file)
+    for threads in sorted(b["step"], key=int):
+        step, cell = b["step"][threads]["spread"], b["cell"][threads]["spread"]
         rows.append(
             [
-                label,
-                f"{b['train_seconds']:.1f} s",
-                f"{b['dp']['train_seconds']:.1f} s",
-                f"**{b['dp_over_nodp_train_seconds']:.2f}×**",
-                f"{b['dp_over_nodp_wall_seconds']:.2f}×",
-                f"{b['small_mean_auroc']:.4f} / {b['dp']['small_mean_auroc']:.4f}",
+                threads,
+                f"{_spread(step['plain_ms'], '.1f')} / {_spread(step['dp_ms'], '.1f')}",
+                f"**{_spread(step['ratio'], '.2f', '×')}**",
+                f"{_spread(cell['plain_train_s'], '.0f', ' s')} / {_spread(cell['dp_train_s'], '.0f', ' s')}",
+                f"**{_spread(cell['ratio_train'], '.2f', '×')}**",
+                _spread(cell["ratio_wall"], ".2f", "×"),
             ]
         )
     header = [
-        "engine, threads",
-        "training, no DP",
-        "training, DP ε = 1",
-        "DP / no DP",
-        "wall",
-        "small AUROC (no DP / DP)",
+        "threads",
+        "one step, ms: plain / DP",
+        "DP / plain, step",
+        "cell training: plain / DP",
+        "DP / plain, cell training",
+        "DP / plain, cell wall",
     ]
     return _table(header, rows)
 
@@ -669,7 +668,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "cost": cost,
     "speed": speed,
     "gpu": gpu,
-    "dp_speed": dp_speed,
+    "dp_ratio": dp_ratio,
     "dp_step": dp_step,
     "selection": selection,
     "fig8": fig8,
@@ -922,12 +921,14 @@ def prose_fedper_recall(root: Path) -> str:
     return f"costs recall: {_signed(at['0.1'], 3)} at 10% and {_signed(at['0.05'], 3)} at 5%"
 
 
-def prose_dp_cost(root: Path) -> str:
-    one, two = _json(root, "cell_dp_1thread.json"), _json(root, "cell_dp.json")
-    return (
-        f"training time to {one['dp_over_nodp_train_seconds']:.2f}× the non-private cell's at one\n"
-        f"thread and {two['dp_over_nodp_train_seconds']:.2f}× at two"
-    )
+def prose_dp_cost(root: Path) -> list[str]:
+    b = _json(root, "dp_ratio.json")
+    step, cell = (b[kind]["1"]["spread"] for kind in ("step", "cell"))
+    two = b["cell"]["2"]["spread"]
+    return [
+        f"costs {step['ratio']['median']:.2f}× plain SGD per step and {cell['ratio_train']['median']:.2f}× per cell"
+        f" in training time at one thread ({two['ratio_train']['median']:.2f}× at two)",
+    ]
 
 
 def prose_dp_profile(root: Path) -> list[str]:
@@ -935,6 +936,7 @@ def prose_dp_profile(root: Path) -> list[str]:
     conv2 = "Conv2d (32, 16, 5, 5)"
     norms = sum(v for k, v in ms.items() if k.endswith("per-example norms") and k.startswith("Conv2d"))
     patches = sum(v for k, v in ms.items() if k.endswith(": patches"))
+    parts = sum(v for k, v in ms.items() if k.endswith(("patches", "per-example norms", "clipped sum", "(ghost norm)")))
     backward = ms["forward + backward to layer outputs"] - ms["forward"]
     return [
         f"costs about {ms['plain'] - ms['forward']:.1f} ms ({ms['plain']:.1f} − {ms['forward']:.1f} ms forward)."
@@ -944,6 +946,7 @@ def prose_dp_profile(root: Path) -> list[str]:
         f"The second convolution alone takes {ms[f'{conv2}: per-example norms']:.1f}"
         f" + {ms[f'{conv2}: patches']:.1f} ms",
         f"therefore cost only about {ms['plain'] - ms['forward'] - backward:.1f} ms",
+        f"The remaining {ms['bookkeeping'] - ms['forward + backward to layer outputs'] - parts:.1f} ms per step",
     ]
 
 
