@@ -143,7 +143,11 @@ def experiment_cells_param():
 def experiment_outputs():
     outputs = [f"{RESULTS}/fig{n}.svg" for n in FIGURES]
     # each privacy figure's privacy rows: what every private hospital in it spent
-    outputs += [f"{RESULTS}/tables/privacy_fig{n}.csv" for n in FIGURES if n in fx.PRIVACY_FIGURES]
+    outputs += [
+        f"{RESULTS}/tables/privacy_fig{n}.csv"
+        for n in FIGURES
+        if n in fx.PRIVACY_FIGURES
+    ]
     if SWEEPS:
         outputs.append(f"{RESULTS}/tables/trends.csv")
     if config["experiments"]:

@@ -137,8 +137,11 @@ def test_quick_dag_audits_its_privacy_claim_in_cells_of_its_own(built):
         p.parent.relative_to(results / "audit").as_posix() for p in (results / "audit").rglob("scores.parquet")
     )
     assert cells == [
-        f"large1x3000r0.5-small4x300r0.1/federated/fedavg/{dp}/lr0.01/canaries-small_1-m500/seed0"
-        for dp in ("all-eps1-delta1e-05-clip1", "nodp")
+        "engine/large1x3000r0.5-small4x300r0.1/small_1/all-eps1-delta1e-05-clip1/lr0.01/m1000/seed0",
+        *(
+            f"large1x3000r0.5-small4x300r0.1/federated/fedavg/{dp}/lr0.01/canaries-small_1-m500/seed0"
+            for dp in ("all-eps1-delta1e-05-clip1", "nodp")
+        ),
     ]
     engine = pd.read_csv(results / "tables" / "engine_audit.csv")
     assert engine["dp"].tolist() == ["all-eps1-delta1e-05-clip1"] and (engine["canaries"] == 1000).all()
