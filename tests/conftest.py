@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from fedhet.data import MIRROR_ENV
+from fedhet.data import MIRROR_ENV, DataError, dataset_spec, fetch_file
 from fedhet.partition import HospitalData, Scenario, write_partitions
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,20 +38,41 @@ def medmnist_dir() -> Path | None:
     return _data_dir("pneumoniamnist.npz", "medmnist")
 
 
-def _found(path: Path | None, what: str) -> Path:
+def _downloaded(dataset: str) -> Path | None:
+    """The dataset's official files, downloaded once into a cache (``$FEDHET_TEST_CACHE``,
+    default ~/.cache/fedhet), MD5-checked; None where they cannot be fetched."""
+    spec = dataset_spec(dataset)
+    cache = Path(os.environ.get("FEDHET_TEST_CACHE") or Path.home() / ".cache" / "fedhet") / dataset
+    try:
+        for name in spec.files:
+            if not (cache / name).is_file():
+                fetch_file(spec, name, cache / name, mirror=None)
+    except DataError:
+        return None
+    return cache
+
+
+def _found(path: Path | None, dataset: str) -> Path:
+    """A directory with ``dataset``'s official files: a mirror, else a download; else the test
+    is skipped with what to do."""
+    path = path or _downloaded(dataset)
     if path is None:
-        pytest.skip(f"no {what}: add its directory to ${MIRROR_ENV}")
+        spec = dataset_spec(dataset)
+        pytest.skip(
+            f"no {dataset} files and no network: download {', '.join(spec.files)} from {spec.base_url}"
+            f" into a directory and name it in ${MIRROR_ENV}"
+        )
     return path
 
 
 @pytest.fixture(scope="session")
 def medmnist_mirror() -> Path:
-    return _found(medmnist_dir(), "MedMNIST copy (pneumoniamnist.npz)")
+    return _found(medmnist_dir(), "pneumonia_mnist")
 
 
 @pytest.fixture(scope="session")
 def fashion_mirror() -> Path:
-    return _found(mirror_dir(), "FashionMNIST mirror")
+    return _found(mirror_dir(), "fashion_mnist")
 
 
 def copy_workflow(dest: Path) -> Path:
