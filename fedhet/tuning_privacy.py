@@ -80,42 +80,56 @@ def score_noise_multiplier(epsilon: float, delta: float) -> float:
 # --- the base mechanism: one candidate ---------------------------------------------------
 
 
-def _training_event(sigma: float, q: float, steps: int) -> dp_accounting.DpEvent:
-    step = dp_accounting.PoissonSampledDpEvent(q, dp_accounting.GaussianDpEvent(sigma))
-    return dp_accounting.SelfComposedDpEvent(step, steps)
+@dataclass(frozen=True)
+class Candidate:
+    """One candidate setting as the accountant sees it: DP-SGD with noise multiplier ``sigma``,
+    sampling rate ``q`` and ``steps`` steps, then one Gaussian release of its validation score
+    with noise multiplier ``score_sigma`` (inf: no release from private data, e.g. a score on
+    public records). ``delta`` is the δ every ε is read at; ``accountant`` the one that reports
+    the training's own ε (``fedhet.privacy.epsilon_spent``)."""
 
+    sigma: float
+    q: float
+    steps: int
+    score_sigma: float
+    delta: float
+    accountant: str = "prv"
 
-def _candidate_event(sigma: float, q: float, steps: int, score_sigma: float) -> dp_accounting.DpEvent:
-    """One candidate: its DP-SGD training, then one Gaussian release of its score (none when
-    σ_s = inf, e.g. a score computed on public data)."""
-    events = [_training_event(sigma, q, steps)]
-    if not math.isinf(score_sigma):
-        events.append(dp_accounting.GaussianDpEvent(score_sigma))
-    return dp_accounting.ComposedDpEvent(events)
+    def __post_init__(self):
+        if not 0 < self.q <= 1 or self.steps < 1 or not 0 < self.delta < 1 or self.sigma < 0 or self.score_sigma < 0:
+            raise ValueError(
+                f"tuning charge: bad σ={self.sigma}, q={self.q}, steps={self.steps}, σ_s={self.score_sigma},"
+                f" δ={self.delta}"
+            )
 
+    @property
+    def unbounded(self) -> bool:
+        """No noise on the training or on the score: no finite ε."""
+        return self.sigma == 0 or self.score_sigma == 0
 
-def _check(sigma: float, q: float, steps: int, score_sigma: float, delta: float) -> None:
-    if not 0 < q <= 1 or steps < 1 or not 0 < delta < 1 or sigma < 0 or score_sigma < 0:
-        raise ValueError(f"tuning charge: bad σ={sigma}, q={q}, steps={steps}, σ_s={score_sigma}, δ={delta}")
+    def epsilon_training(self) -> float:
+        return float(epsilon_spent(self.sigma, self.q, self.steps, self.delta, self.accountant))
 
+    def training_event(self) -> dp_accounting.DpEvent:
+        step = dp_accounting.PoissonSampledDpEvent(self.q, dp_accounting.GaussianDpEvent(self.sigma))
+        return dp_accounting.SelfComposedDpEvent(step, self.steps)
 
-def _charge(epsilon_total: float, epsilon_training: float, delta: float, candidates: float, method: str):
-    return TuningCharge(epsilon_training, epsilon_total - epsilon_training, epsilon_total, delta, candidates, method)
+    def event(self) -> dp_accounting.DpEvent:
+        """Its DP-SGD training, then its score's release (none when σ_s = inf)."""
+        events = [self.training_event()]
+        if not math.isinf(self.score_sigma):
+            events.append(dp_accounting.GaussianDpEvent(self.score_sigma))
+        return dp_accounting.ComposedDpEvent(events)
+
+    def charge(self, epsilon_total: float, candidates: float, method: str) -> TuningCharge:
+        training = self.epsilon_training()
+        return TuningCharge(training, epsilon_total - training, epsilon_total, self.delta, candidates, method)
 
 
 # --- (a) a fixed grid: composition ---------------------------------------------------------
 
 
-def charge_composition(
-    sigma: float,
-    q: float,
-    steps: int,
-    score_sigma: float,
-    candidates: int,
-    delta: float,
-    accountant: str = "prv",
-    retrain: bool = False,
-) -> TuningCharge:
+def charge_composition(candidate: Candidate, candidates: int, retrain: bool = False) -> TuningCharge:
     """ε of training and scoring all ``candidates`` settings of a grid, by a tight PLD
     accountant (dp_accounting, add/remove-one, pessimistic discretisation).
 
@@ -123,20 +137,17 @@ def charge_composition(
     the released scores and models). It charges training and score to every record
     regardless of the split: conservative, since a record sits either in the training or in
     the validation split. ``retrain``: the chosen setting is trained once more afresh (as
-    fedhet's ``dp_tuned`` cells do), one more DP-SGD run to compose. ``accountant`` is the one
-    that reports ``epsilon_training`` (``fedhet.privacy.epsilon_spent``).
+    fedhet's ``dp_tuned`` cells do), one more DP-SGD run to compose.
     """
-    _check(sigma, q, steps, score_sigma, delta)
     if candidates < 1:
         raise ValueError(f"charge_composition: candidates {candidates} must be ≥ 1")
-    epsilon_training = float(epsilon_spent(sigma, q, steps, delta, accountant))
-    if sigma == 0 or score_sigma == 0:
-        return _charge(math.inf, epsilon_training, delta, candidates, COMPOSITION)
+    if candidate.unbounded:
+        return candidate.charge(math.inf, candidates, COMPOSITION)
     pld = PLDAccountant()
-    pld.compose(_candidate_event(sigma, q, steps, score_sigma), candidates)
+    pld.compose(candidate.event(), candidates)
     if retrain:
-        pld.compose(_training_event(sigma, q, steps))
-    return _charge(float(pld.get_epsilon(delta)), epsilon_training, delta, candidates, COMPOSITION)
+        pld.compose(candidate.training_event())
+    return candidate.charge(float(pld.get_epsilon(candidate.delta)), candidates, COMPOSITION)
 
 
 # --- (b) random search: Papernot & Steinke 2022, Theorem 6 --------------------------------
@@ -170,15 +181,7 @@ def random_search_rdp(orders: Sequence[float], rdp: np.ndarray, delta_hat, mu: f
 
 
 def charge_random_search(
-    sigma: float,
-    q: float,
-    steps: int,
-    score_sigma: float,
-    mu: float,
-    delta: float,
-    accountant: str = "prv",
-    retrain: bool = False,
-    orders: Sequence[float] = RDP_ORDERS,
+    candidate: Candidate, mu: float, retrain: bool = False, orders: Sequence[float] = RDP_ORDERS
 ) -> TuningCharge:
     """ε of random search with K ~ Poisson(μ) candidates (``random_search_candidates``) that
     releases only the best candidate (its setting, model and noised score).
@@ -191,11 +194,9 @@ def charge_random_search(
     from Poisson(μ) and the candidates independently; with K = 0 the result must not depend
     on the data (fall back to a fixed default setting).
     """
-    _check(sigma, q, steps, score_sigma, delta)
-    epsilon_training = float(epsilon_spent(sigma, q, steps, delta, accountant))
-    if sigma == 0 or score_sigma == 0:
-        return _charge(math.inf, epsilon_training, delta, mu, RANDOM_SEARCH)
-    base = _candidate_event(sigma, q, steps, score_sigma)
+    if candidate.unbounded:
+        return candidate.charge(math.inf, mu, RANDOM_SEARCH)
+    base = candidate.event()
     orders = list(orders)
     rdp = rdp_curve(base, orders)
     pld = PLDAccountant()
@@ -207,9 +208,9 @@ def charge_random_search(
 
     tuned = random_search_rdp(orders, rdp, delta_hat, mu)
     if retrain:
-        tuned = tuned + rdp_curve(_training_event(sigma, q, steps), orders)
-    epsilon_total, _ = compute_epsilon(orders, tuned, delta)
-    return _charge(float(epsilon_total), epsilon_training, delta, mu, RANDOM_SEARCH)
+        tuned = tuned + rdp_curve(candidate.training_event(), orders)
+    epsilon_total, _ = compute_epsilon(orders, tuned, candidate.delta)
+    return candidate.charge(float(epsilon_total), mu, RANDOM_SEARCH)
 
 
 def random_search_candidates(grid: Sequence, mu: float, seed: int) -> list:

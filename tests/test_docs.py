@@ -163,3 +163,24 @@ def test_getting_started_setup_is_the_readmes():
     readme = _bash_blocks((REPO / "README.md").read_text().split("## Set-up", 1)[1])[0]
     page = _bash_blocks((REPO / "docs" / "getting-started.md").read_text().split("## Set-up", 1)[1])[0]
     assert page == readme
+
+
+# How a page came to be is not what a reader needs: it says what is.
+NARRATION = re.compile(
+    r"issue #\d+|\b(this|that|the|one|an earlier|a later|the next) session\b|\b(this|the first|an earlier|earlier|last"
+    r"|previous) release\b|\bat the time of\b|\bnot (yet )?(been )?run yet\b",
+    re.IGNORECASE,
+)
+
+
+def test_no_page_narrates_its_making():
+    pages = [REPO / "README.md", REPO / "config" / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+    found = [
+        f"{page.relative_to(REPO)}:{number}: {match.group(0)!r}"
+        for page in pages
+        if page.name != "changelog.md"  # the changelog's subject is releases
+        for number, line in enumerate(page.read_text().splitlines(), 1)
+        for match in [NARRATION.search(line)]
+        if match
+    ]
+    assert not found, "\n".join(found)

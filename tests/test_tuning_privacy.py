@@ -15,6 +15,7 @@ from fedhet.privacy import RDP_ORDERS
 from fedhet.tuning_privacy import (
     COMPOSITION,
     RANDOM_SEARCH,
+    Candidate,
     charge_composition,
     charge_random_search,
     gaussian_delta,
@@ -42,7 +43,7 @@ def rdp_epsilon(event: dp_accounting.DpEvent, count: int = 1) -> float:
     return rdp.get_epsilon(DELTA)
 
 
-def candidate(sigma=SIGMA, q=Q, steps=STEPS, score_sigma=SCORE_SIGMA) -> dp_accounting.DpEvent:
+def candidate_event(sigma=SIGMA, q=Q, steps=STEPS, score_sigma=SCORE_SIGMA) -> dp_accounting.DpEvent:
     step = dp_accounting.PoissonSampledDpEvent(q, dp_accounting.GaussianDpEvent(sigma))
     return dp_accounting.ComposedDpEvent(
         [dp_accounting.SelfComposedDpEvent(step, steps), dp_accounting.GaussianDpEvent(score_sigma)]
@@ -81,7 +82,7 @@ def test_score_noise_multiplier_rejects_bad_budgets():
 
 @pytest.mark.parametrize("candidates, steps, sigma, score_sigma", [(1, 10, 5.0, 3.0), (4, 20, 10.0, 5.0)])
 def test_composition_without_subsampling_is_one_gaussian_mechanism(candidates, steps, sigma, score_sigma):
-    charge = charge_composition(sigma, 1.0, steps, score_sigma, candidates, DELTA, accountant="rdp")
+    charge = charge_composition(Candidate(sigma, 1.0, steps, score_sigma, DELTA, "rdp"), candidates)
     mu = math.sqrt(candidates * steps / sigma**2 + candidates / score_sigma**2)
     exact = gaussian_epsilon(mu, DELTA)
     assert charge.method == COMPOSITION and charge.candidates == candidates and charge.delta == DELTA
@@ -95,45 +96,47 @@ def test_composition_without_subsampling_is_one_gaussian_mechanism(candidates, s
 def test_composition_with_subsampling_grows_with_candidates_and_matches_rdp():
     totals = []
     for k in (1, 2, 6):
-        charge = charge_composition(SIGMA, Q, STEPS, SCORE_SIGMA, k, DELTA, accountant="prv")
+        charge = charge_composition(Candidate(SIGMA, Q, STEPS, SCORE_SIGMA, DELTA, "prv"), k)
         totals.append(charge.epsilon_total)
         # RDP is looser than PLD (never below it beyond PLD's discretisation) but close: ~8%
         # at these settings; 15% leaves room without hiding a wrong composition count.
-        by_rdp = rdp_epsilon(candidate(), k)
+        by_rdp = rdp_epsilon(candidate_event(), k)
         assert charge.epsilon_total - 1e-3 <= by_rdp <= 1.15 * charge.epsilon_total
         # One candidate's training alone (PRV, as fedhet reports) costs less than the whole.
         assert charge.epsilon_total > charge.epsilon_training > 0.5
         assert charge.epsilon_tuning > 0
     assert totals[0] < totals[1] < totals[2]
     # A retrain of the chosen setting is one more training run.
-    retrained = charge_composition(SIGMA, Q, STEPS, SCORE_SIGMA, 6, DELTA, accountant="rdp", retrain=True)
+    retrained = charge_composition(Candidate(SIGMA, Q, STEPS, SCORE_SIGMA, DELTA, "rdp"), 6, retrain=True)
     assert retrained.epsilon_total > totals[2]
 
 
 def test_composition_without_noise_is_unbounded():
-    assert charge_composition(0.0, Q, STEPS, SCORE_SIGMA, 3, DELTA, accountant="rdp").epsilon_total == math.inf
-    assert charge_composition(SIGMA, Q, STEPS, 0.0, 3, DELTA, accountant="rdp").epsilon_total == math.inf
+    assert charge_composition(Candidate(0.0, Q, STEPS, SCORE_SIGMA, DELTA, "rdp"), 3).epsilon_total == math.inf
+    assert charge_composition(Candidate(SIGMA, Q, STEPS, 0.0, DELTA, "rdp"), 3).epsilon_total == math.inf
     with pytest.raises(ValueError):
-        charge_composition(SIGMA, Q, STEPS, SCORE_SIGMA, 0, DELTA)
+        charge_composition(Candidate(SIGMA, Q, STEPS, SCORE_SIGMA, DELTA, "prv"), 0)
 
 
 # --- (b) random search ---------------------------------------------------------------------
 
 
 def test_random_search_exceeds_the_base_mechanism_and_falls_with_noise():
-    base = rdp_epsilon(candidate())
-    charges = {sigma: charge_random_search(sigma, Q, STEPS, SCORE_SIGMA, 10, DELTA, "rdp") for sigma in (3, 4, 6)}
+    base = rdp_epsilon(candidate_event())
+    charges = {
+        sigma: charge_random_search(Candidate(sigma, Q, STEPS, SCORE_SIGMA, DELTA, "rdp"), 10) for sigma in (3, 4, 6)
+    }
     for sigma, charge in charges.items():
         assert charge.method == RANDOM_SEARCH and charge.candidates == 10
-        assert charge.epsilon_total >= rdp_epsilon(candidate(sigma=sigma)) >= charge.epsilon_training
+        assert charge.epsilon_total >= rdp_epsilon(candidate_event(sigma=sigma)) >= charge.epsilon_training
     assert charges[3].epsilon_total > charges[4].epsilon_total > charges[6].epsilon_total
-    one = charge_random_search(SIGMA, Q, STEPS, SCORE_SIGMA, 1, DELTA, "rdp")
+    one = charge_random_search(Candidate(SIGMA, Q, STEPS, SCORE_SIGMA, DELTA, "rdp"), 1)
     assert base <= one.epsilon_total < math.inf
     # Papernot & Steinke: the overhead is a small multiple of the base ε. At λ* ≈ 1 + log(1/δ)/ε
     # the extra log(μ)/(λ−1) is ε·log μ/log(1/δ) ≈ 0.25·ε for μ = 10, plus μ·δ̂ ≪ 1 here; 2×
     # leaves room for the order shift. Far below composing 10 fixed candidates.
     assert charges[4].epsilon_total <= 2 * base <= 3 * base + 1
-    grid = charge_composition(SIGMA, Q, STEPS, SCORE_SIGMA, 10, DELTA, accountant="rdp")
+    grid = charge_composition(Candidate(SIGMA, Q, STEPS, SCORE_SIGMA, DELTA, "rdp"), 10)
     assert charges[4].epsilon_total < grid.epsilon_total
 
 
@@ -141,14 +144,14 @@ def test_random_search_matches_dp_accounting_repeat_and_select():
     # dp_accounting implements the same theorem (same ε̂ per order) with δ̂ from the RDP curve;
     # ours also takes the PLD's tighter δ̂, so it is never looser. The gap grows with μ, as μ·δ̂
     # does: 4% at μ = 1, 19% at μ = 10, 27% at μ = 30 here.
-    base, previous = rdp_epsilon(candidate()), 0.0
+    base, previous = rdp_epsilon(candidate_event()), 0.0
     for mu in (1, 3, 10, 30):
-        ours = charge_random_search(SIGMA, Q, STEPS, SCORE_SIGMA, mu, DELTA, "rdp").epsilon_total
-        theirs = rdp_epsilon(RepeatAndSelectDpEvent(candidate(), mu, math.inf))
+        ours = charge_random_search(Candidate(SIGMA, Q, STEPS, SCORE_SIGMA, DELTA, "rdp"), mu).epsilon_total
+        theirs = rdp_epsilon(RepeatAndSelectDpEvent(candidate_event(), mu, math.inf))
         assert max(base, 0.7 * theirs, previous) < ours <= theirs + 1e-9
         previous = ours
     with pytest.raises(ValueError):
-        charge_random_search(SIGMA, Q, STEPS, SCORE_SIGMA, 0.5, DELTA, "rdp")
+        charge_random_search(Candidate(SIGMA, Q, STEPS, SCORE_SIGMA, DELTA, "rdp"), 0.5)
 
 
 def test_random_search_candidates_draw_poisson_many_from_the_grid():
@@ -162,3 +165,10 @@ def test_random_search_candidates_draw_poisson_many_from_the_grid():
     assert set(picked) == set(grid)
     freq = np.array([picked.count(setting) for setting in grid]) / len(picked)
     assert np.allclose(freq, 1 / len(grid), atol=0.02)  # uniform with replacement
+
+
+@pytest.mark.parametrize("field, value", [("q", 0.0), ("steps", 0), ("delta", 1.0), ("score_sigma", -1.0)])
+def test_an_impossible_candidate_is_refused_naming_its_values(field, value):
+    settings = {"sigma": SIGMA, "q": Q, "steps": STEPS, "score_sigma": SCORE_SIGMA, "delta": DELTA, field: value}
+    with pytest.raises(ValueError, match="tuning charge: bad σ="):
+        Candidate(**settings)
