@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 
 def setup_logging(path: str | Path | None = None, console: bool = True) -> logging.Logger:

@@ -21,7 +21,8 @@ from fedhet.config import Cell, ConfigError, core_scenario, load_config, merged_
 from fedhet.data import DataError, binary_labels, dataset_spec, fetch_file, load_source, resolve_mirror
 from fedhet.device import DEVICES, resolve_device
 from fedhet.federated import MODES
-from fedhet.partition import PartitionError, draw_shared, write_external, write_partitions, write_shared
+from fedhet.holdout import write_holdout_partitions
+from fedhet.partition import PartitionError, draw_shared, write_external, write_shared
 from fedhet.repro import DEFAULT_RUN
 from fedhet.repro import check as repro_check
 from fedhet.specs import DPSpec, check_spec
@@ -42,15 +43,7 @@ def prepare_inputs(config: dict, cell: Cell, out: Path) -> tuple[Path, Path]:
         external, source.external_images, source.external_labels, binary_labels(source.external_labels, classes)
     )
     partitions = Path(cell.partitions(str(out)))
-    write_partitions(
-        partitions,
-        source.pool_images,
-        source.pool_labels,
-        binary_labels(source.pool_labels, classes),
-        core_scenario(config),
-        cell.seed,
-        config["data"]["test_fraction"],
-    )
+    write_holdout_partitions(partitions, source, config["data"], core_scenario(config), cell.seed, cell.holdout)
     return partitions, external
 
 

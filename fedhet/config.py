@@ -14,6 +14,7 @@ import jsonschema
 import yaml
 
 from fedhet.data import DataError, check_abnormal_classes, dataset_spec
+from fedhet.holdout import HOLDOUTS
 from fedhet.partition import Scenario
 from fedhet.shift import normalise_shift
 from fedhet.specs import ModelSpec, OptimSpec, TrainSpec
@@ -143,12 +144,10 @@ def core_scenario(config: dict) -> Scenario:
     return Scenario.from_config(config["hospitals"])
 
 
-HOLDOUTS = ("test", "validation")
-
-
 def seed_key(seed: int, holdout: str = "test") -> str:
-    """``seed<k>`` (evaluated on the hospitals' test splits) or ``seed<k>-validation``
-    (trained on part of each hospital's training records, evaluated on the rest)."""
+    """``seed<k>`` (evaluated on the hospitals' test splits), ``seed<k>-validation`` (trained on
+    part of each hospital's training records, evaluated on the rest) or ``seed<k>-public`` (the
+    hospitals' public proxies): ``fedhet.holdout``."""
     if holdout not in HOLDOUTS:
         raise ValueError(f"holdout {holdout!r} is not one of {HOLDOUTS}")
     return f"seed{seed}" if holdout == "test" else f"seed{seed}-{holdout}"
@@ -169,7 +168,7 @@ class Cell:
     seed: int
     dp: str = "nodp"  # DPSpec.key()
     algorithm: str = "fedavg"  # AlgorithmSpec.key()
-    holdout: str = "test"  # what it is evaluated on (HOLDOUTS): selection cells use "validation"
+    holdout: str = "test"  # what it trains and is evaluated on (fedhet.holdout.HOLDOUTS)
     optim: str = OptimSpec().key()  # OptimSpec.key(): a grid passes its config's (optim_key)
 
     def directory(self, root: str = "results") -> str:

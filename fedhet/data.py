@@ -45,12 +45,16 @@ class DatasetSpec:
 
 @dataclass(frozen=True)
 class SourceData:
-    """One dataset in memory: the pool hospitals draw from, and an external test set."""
+    """One dataset in memory: the pool hospitals draw from, an external test set and, where the
+    dataset ships one, a public split no hospital holds (what public tuning trains on)."""
 
     pool_images: np.ndarray  # (N, H, W) uint8
     pool_labels: np.ndarray  # (N,) int64, original class labels
     external_images: np.ndarray
     external_labels: np.ndarray
+    # None: public tuning draws from the pool records no hospital holds (fedhet.public_proxy)
+    public_images: np.ndarray | None = None
+    public_labels: np.ndarray | None = None
 
 
 FASHION_MNIST = DatasetSpec(

@@ -171,6 +171,12 @@ def mode_algorithms(mode: str, algorithms: list[str]) -> list[str]:
     return algorithms if MODE_TAKES_ALGORITHM[mode] else [FEDAVG.key()]
 
 
+def holdouts(spec: dict) -> list[str]:
+    """An experiment's holdouts (``fedhet.holdout``): one, or a list (tuning both ways)."""
+    holdout = spec.get("holdout", "test")
+    return holdout if isinstance(holdout, list) else [holdout]
+
+
 def experiment_cells(config: dict, name: str, points: list[GridPoint] | None = None) -> list[Cell]:
     spec = config["experiments"][name]
     if "choices" in spec:
@@ -181,7 +187,8 @@ def experiment_cells(config: dict, name: str, points: list[GridPoint] | None = N
     optims = optim_keys(config, name)
     return unique(
         [
-            Cell(p.scenario.key(), mode, seed, dp, algorithm, spec.get("holdout", "test"), optim)
+            Cell(p.scenario.key(), mode, seed, dp, algorithm, holdout, optim)
+            for holdout in holdouts(spec)
             for p in points
             for mode in spec["modes"]
             for algorithm in mode_algorithms(mode, algorithms)
@@ -194,7 +201,7 @@ def experiment_cells(config: dict, name: str, points: list[GridPoint] | None = N
 
 @dataclass(frozen=True)
 class Choice:
-    """One setting chosen on validation cells (``fedhet.tables.dp_selection_table``): a mode, its
+    """One setting chosen on tuning cells (``fedhet.tuning.dp_selection_table``): a mode, its
     DP setting and its learning rate, trained with FedAvg on the core hospitals."""
 
     mode: str
@@ -233,9 +240,7 @@ def chosen_cells(config: dict, name: str) -> list[Cell]:
     core = Scenario.from_config(config["hospitals"]).key()
     return unique(
         [
-            Cell(
-                core, choice.mode, seed, choice.dp.key(), FEDAVG.key(), spec.get("holdout", "test"), choice.optim.key()
-            )
+            Cell(core, choice.mode, seed, choice.dp.key(), FEDAVG.key(), "test", choice.optim.key())
             for choice in choices(config, name)
             for seed in spec["seeds"]
         ]
@@ -280,12 +285,29 @@ def check_experiments(config: dict) -> None:
 
 
 def check_choices(config: dict, name: str) -> None:
+    """Each choice runs in its mode, and was chosen among tuning cells of its setting: a
+    private choice is charged for those cells, so they must exist."""
+    where = chosen_on(config["experiments"][name])
+    tuned_here = {
+        _setting(cell.mode, DPSpec.parse(cell.dp)) for cell in validation_cells(config, True) if cell.holdout == where
+    }
     for i, choice in enumerate(choices(config, name)):
         if choice.dp.client_level and choice.mode != "federated":
             raise ExperimentError(
                 f"experiments.{name}.choices[{i}]: client-level DP protects hospitals in a federation;"
                 f" it cannot run in mode {choice.mode}"
             )
+        if _setting(choice.mode, choice.dp) not in tuned_here:
+            raise ExperimentError(
+                f"experiments.{name}.choices[{i}]: no tuning cell (holdout {where}) has mode {choice.mode} and"
+                f" dp {choice.dp.key()} less its C; a choice is made among an experiment's candidates"
+                f" (experiments with holdout {where} and a dp or lr list)"
+            )
+
+
+def _setting(mode: str, dp: DPSpec) -> tuple:
+    """What a choice fixes before lr and C are chosen: mode, placement, ε and δ."""
+    return (mode, dp.placement, dp.epsilon if dp.enabled else None, dp.delta if dp.enabled else None)
 
 
 @dataclass(frozen=True)
@@ -355,8 +377,8 @@ class PrivacyFigure:
     references: tuple[str, ...]
     title: str
     metrics: tuple[str, ...] = ("recall", "auroc")
-    # Drawn from the experiments with ``choices`` (hyperparameters chosen per setting on
-    # validation cells) instead of those that train every DP setting with the config's.
+    # Also drawn from the experiments with ``choices`` (lr and C chosen per setting on public
+    # proxies or private validation splits): one column per way of setting them (TUNINGS).
     tuned: bool = False
 
 
@@ -383,14 +405,14 @@ PRIVACY_FIGURES = {
         12,
         (("federated", "all"), ("large_only", "all")),
         ("federated", "large_only"),
-        "Figure 12: Figure 6 with the learning rate and C chosen per setting on validation splits",
+        "Figure 12: Figure 6 with the learning rate and C fixed, chosen on public proxies, and chosen privately",
         tuned=True,
     ),
     13: PrivacyFigure(
         13,
         (("federated", "all"), ("federated", "small_hospitals")),
         ("federated",),
-        "Figure 13: Figure 7 with the learning rate and C chosen per setting on validation splits",
+        "Figure 13: Figure 7 with the learning rate and C fixed, chosen on public proxies, and chosen privately",
         tuned=True,
     ),
 }
@@ -433,15 +455,30 @@ MODE_FIGURES = {
 FIGURES = {**SWEEP_FIGURES, **PRIVACY_FIGURES, **REMEDY_FIGURES, **MODE_FIGURES}
 
 
-def privacy_candidates(config: dict, tuned: bool) -> list[Cell]:
-    """The test cells a privacy figure may draw on: FedAvg on the core hospitals, from the
-    experiments with ``choices`` (tuned) or from those with a ``dp`` product trained with the
-    config's learning rate."""
+TUNINGS = {  # how a privacy figure's settings got their lr and C (experiments' ``chosen_on``)
+    "fixed": "the config's lr and C",
+    "public": "chosen on public proxies (no ε)",
+    "validation": "chosen on private validation splits (ε charged)",
+}
+
+
+def chosen_on(spec: dict) -> str:
+    """Where an experiment with ``choices`` had them chosen (``fedhet.tuning``)."""
+    return spec.get("chosen_on", "validation")
+
+
+def privacy_candidates(config: dict, tuning: str) -> list[Cell]:
+    """The test cells a privacy figure may draw on for ``tuning`` (``TUNINGS``): FedAvg on the
+    core hospitals, from the experiments with a ``dp`` product trained with the config's
+    learning rate (fixed), or from those with ``choices`` chosen on ``tuning``."""
     core = Scenario.from_config(config["hospitals"]).key()
     fixed_optim = optim_key(config)
     cells = []
     for name, spec in config["experiments"].items():
-        if ("choices" in spec) != tuned or not (tuned or "dp" in spec):
+        if "choices" in spec:
+            if tuning == "fixed" or chosen_on(spec) != tuning:
+                continue
+        elif tuning != "fixed" or "dp" not in spec:
             continue
         cells += [
             cell
@@ -449,35 +486,55 @@ def privacy_candidates(config: dict, tuned: bool) -> list[Cell]:
             if cell.scenario == core
             and cell.algorithm == FEDAVG.key()
             and cell.holdout == "test"
-            and (tuned or cell.optim == fixed_optim)
+            and (tuning != "fixed" or cell.optim == fixed_optim)
         ]
     return unique(cells)
 
 
-def privacy_figure_cells(config: dict, number: int) -> list[Cell]:
-    figure = PRIVACY_FIGURES[number]
-    source = "an experiment with choices" if figure.tuned else "an experiment"
-    candidates = privacy_candidates(config, figure.tuned)
+def _variant_cells(config: dict, figure: PrivacyFigure, tuning: str) -> list[Cell]:
+    source = "an experiment" if tuning == "fixed" else f"an experiment with choices chosen_on {tuning}"
+    candidates = privacy_candidates(config, tuning)
     cells = []
     for mode, placement in figure.curves:
         found = [c for c in candidates if c.mode == mode and DPSpec.parse(c.dp).placement == placement]
         if not found:
             raise ExperimentError(
-                f"fig{number}: needs {source} with mode {mode!r} and dp placement {placement!r} "
+                f"fig{figure.number}: needs {source} with mode {mode!r} and dp placement {placement!r} "
                 "on the core hospitals (an experiment without a grid)"
             )
         cells += found
     seeds = sorted({cell.seed for cell in cells})
     core = Scenario.from_config(config["hospitals"]).key()
     for mode in figure.references:
-        if not figure.tuned:
+        if tuning == "fixed":
             cells += [Cell(core, mode, seed, optim=optim_key(config)) for seed in seeds]
             continue
         found = [c for c in candidates if c.mode == mode and c.dp == DPSpec().key()]
         if not found:
-            raise ExperimentError(f"fig{number}: needs {source} with mode {mode!r} and placement 'none'")
+            raise ExperimentError(f"fig{figure.number}: needs {source} with mode {mode!r} and placement 'none'")
         cells += found
     return unique(cells)
+
+
+def privacy_figure_variants(config: dict, number: int) -> list[tuple[str, Cell]]:
+    """(tuning, cell) for every cell of privacy Figure ``number``. A tuned figure draws each
+    way of choosing lr and C that the config's experiments with ``choices`` hold, and beside
+    them the fixed settings where the config trains them; a cell chosen both ways is listed
+    under each."""
+    figure = PRIVACY_FIGURES[number]
+    if not figure.tuned:
+        return [("fixed", cell) for cell in _variant_cells(config, figure, "fixed")]
+    tunings = [t for t in TUNINGS if t != "fixed" and privacy_candidates(config, t)]
+    if not tunings:
+        raise ExperimentError(f"fig{number}: needs an experiment with choices (chosen_on public or validation)")
+    variants = [(tuning, cell) for tuning in tunings for cell in _variant_cells(config, figure, tuning)]
+    if privacy_candidates(config, "fixed"):
+        variants = [("fixed", cell) for cell in _variant_cells(config, figure, "fixed")] + variants
+    return variants
+
+
+def privacy_figure_cells(config: dict, number: int) -> list[Cell]:
+    return unique([cell for _, cell in privacy_figure_variants(config, number)])
 
 
 def remedy_figure_cells(config: dict, number: int) -> list[Cell]:
@@ -498,6 +555,27 @@ def mode_figure_cells(config: dict, number: int) -> list[Cell]:
         raise ExperimentError(f"fig{number}: experiments.{figure.experiment}.grid needs {figure.x}")
     cells = experiment_cells(config, figure.experiment)
     return [c for c in cells if c.algorithm == FEDAVG.key() and c.dp == "nodp" and c.holdout == "test"]
+
+
+def figure_variants(config: dict, number: int) -> list[tuple[str, Cell]]:
+    """(tuning, cell) of Figure ``number``: how each cell's lr and C were set (``TUNINGS``);
+    only privacy figures draw tuned settings."""
+    if number in PRIVACY_FIGURES:
+        return privacy_figure_variants(config, number)
+    return [("fixed", cell) for cell in figure_cells(config, number)]
+
+
+def charged_cells(config: dict) -> list[Cell]:
+    """The test cells of settings chosen on private validation splits: their tuning is charged
+    (``fedhet.tuning.tuning_charges``)."""
+    return unique(
+        [
+            cell
+            for name, spec in config["experiments"].items()
+            if "choices" in spec and chosen_on(spec) == "validation"
+            for cell in experiment_cells(config, name)
+        ]
+    )
 
 
 def figure_cells(config: dict, number: int) -> list[Cell]:
@@ -529,11 +607,12 @@ def all_experiment_cells(config: dict) -> list[Cell]:
 
 
 def validation_cells(config: dict, tuning: bool) -> list[Cell]:
-    """Cells trained to choose hyperparameters (holdout ``validation``): those of experiments
-    with a ``dp`` or ``lr`` grid (``tuning``: the learning rate and C per DP setting,
-    ``fedhet.tables.dp_selection_table``), or of the others (algorithms, ``selection_table``)."""
+    """Cells trained to choose hyperparameters (holdout ``validation`` or ``public``): those of
+    experiments with a ``dp`` or ``lr`` grid (``tuning``: the learning rate and C per DP
+    setting, ``fedhet.tuning.dp_selection_table``), or of the others (algorithms on validation
+    splits, ``fedhet.tables.selection_table``)."""
     cells = []
     for name, spec in config["experiments"].items():
-        if spec.get("holdout") == "validation" and bool(spec.get("dp") or spec.get("lr")) == tuning:
-            cells += experiment_cells(config, name)
+        if "choices" not in spec and bool(spec.get("dp") or spec.get("lr")) == tuning:
+            cells += [cell for cell in experiment_cells(config, name) if cell.holdout != "test"]
     return unique(cells)

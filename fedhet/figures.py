@@ -20,6 +20,7 @@ from fedhet.experiments import (
     PRIVACY_FIGURES,
     REMEDY_FIGURES,
     SWEEP_FIGURES,
+    TUNINGS,
     ModeFigure,
     PrivacyFigure,
     RemedyFigure,
@@ -174,17 +175,42 @@ def curve_label(mode: str, placement: str, clipping_only: bool = False) -> str:
     return f"{label}, clipping only (ε = ∞)" if clipping_only else label
 
 
-def privacy_figure_data(metrics: pd.DataFrame, figure: PrivacyFigure) -> pd.DataFrame:
-    """Per curve (mode and DP placement), evaluated group (small mean, large) and metric:
-    mean and 95% CI over seeds at each ε. References are drawn flat: no-DP rows (no ε) and
-    clipping-only rows (ε = ∞: the curve's clipping without its noise)."""
+def privacy_figure_data(
+    metrics: pd.DataFrame,
+    figure: PrivacyFigure,
+    variants: pd.DataFrame | None = None,
+    charges: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Per tuning (how lr and C were set, ``fedhet.experiments.TUNINGS``), curve (mode and DP
+    placement), evaluated group (small mean, large) and metric: mean and 95% CI over seeds at
+    each ε. References are drawn flat: no-DP rows (no ε) and clipping-only rows (ε = ∞: the
+    curve's clipping without its noise).
+
+    ``variants`` (tuning, mode, dp, optim) says which cells each tuning drew (a cell chosen two
+    ways counts under both; none: all fixed). A privately tuned setting is placed at
+    ``epsilon_axis`` = its total ε from ``charges`` (``fedhet.tuning.tuning_charges``: the
+    largest over its private hospitals of training plus tuning); the others at their ε."""
     points = pd.concat([group_mean(metrics, t) for t in GROUP_LABELS], ignore_index=True)
     # With the hyperparameters each point trained with: fixed in Figures 6-7, chosen per setting in 12-13.
     points = with_settings(points[points["metric"].isin(figure.metrics)])
+    if variants is None:
+        points = points.assign(tuning="fixed")
+    else:
+        points = points.merge(variants[["tuning", "mode", "dp", "optim"]].drop_duplicates(), on=["mode", "dp", "optim"])
     wanted = set(figure.curves) | {(mode, "none") for mode in figure.references}
     points = points[[(m, p) in wanted for m, p in zip(points["mode"], points["placement"], strict=True)]]
+    points = points.assign(epsilon_axis=points["epsilon"])
+    charged = (points["tuning"] == "validation") & np.isfinite(points["epsilon"])
+    if charged.any():
+        if charges is None:
+            raise ValueError(f"fig{figure.number}: privately tuned settings need their tuning charges")
+        total = charges.groupby(["mode", "dp", "optim"])["epsilon_total"].max()
+        keys = zip(points.loc[charged, "mode"], points.loc[charged, "dp"], points.loc[charged, "optim"], strict=True)
+        points.loc[charged, "epsilon_axis"] = [total[key] for key in keys]
     data = summarise(
-        points, ["mode", "placement", "hospital_type", "metric", "epsilon", "delta", "max_grad_norm", "lr"]
+        points,
+        ["tuning", "mode", "placement", "hospital_type", "metric", "epsilon", "epsilon_axis", "delta"]
+        + ["max_grad_norm", "lr"],
     )
     clipping_only = np.isinf(data["epsilon"])
     data["curve"] = [
@@ -193,59 +219,83 @@ def privacy_figure_data(metrics: pd.DataFrame, figure: PrivacyFigure) -> pd.Data
     data["reference"] = (data["placement"] == "none") | clipping_only
     data["group"] = data["hospital_type"].map(GROUP_LABELS)
     data.insert(0, "figure", figure.number)
-    return data.sort_values(["metric", "hospital_type", "reference", "curve", "epsilon"], kind="stable").reset_index(
-        drop=True
-    )
+    order = ["tuning", "metric", "hospital_type", "reference", "curve", "epsilon"]
+    return data.sort_values(order, kind="stable").reset_index(drop=True)
 
 
 def privacy_chart(data: pd.DataFrame, figure: PrivacyFigure, spec: dict) -> alt.Chart:
     """Metrics against ε (log axis): DP curves with 95% bands; no-DP and clipping-only
-    references dashed."""
-    eps = data.loc[~data["reference"], "epsilon"]
-    low_eps, high_eps = float(eps.min()), float(eps.max())
-    if low_eps == high_eps:  # one budget: its point, with the references drawn across it
-        low_eps, high_eps = low_eps / 2, high_eps * 2
+    references dashed. One panel per metric and group; with several tunings, one column per
+    tuning, the privately tuned one against its total ε."""
+    eps = data.loc[~data["reference"], "epsilon_axis"]
+    # a margin on the log axis, so that a curve's end points (and a lone tuned point) show whole
+    low_eps, high_eps = float(eps.min()) / 1.25, float(eps.max()) * 1.25
     # A reference is one value per seed set: drawn flat across the ε range.
     flat = data[data["reference"]]
     plotted = pd.concat(
-        [data[~data["reference"]], flat.assign(epsilon=low_eps), flat.assign(epsilon=high_eps)], ignore_index=True
+        [data[~data["reference"]], flat.assign(epsilon_axis=low_eps), flat.assign(epsilon_axis=high_eps)],
+        ignore_index=True,
     )
+    tunings = [t for t in TUNINGS if t in set(data["tuning"])]
     deltas = ", ".join(f"{d:g}".replace("e-0", "e-") for d in sorted(data["delta"].dropna().unique()))
+    what = "training, and tuning where charged" if "validation" in tunings else "whole training"
     x = alt.X(
-        "epsilon:Q",
-        title=f"ε (per hospital, whole training; δ = {deltas})",
+        "epsilon_axis:Q",
+        title=f"ε (per hospital, {what}; δ = {deltas})",
         scale=alt.Scale(type="log", domain=[low_eps, high_eps], nice=False),
-        axis=alt.Axis(values=sorted(eps.unique()), format="~g"),
+        axis=alt.Axis(format="~g"),
     )
     line_color = alt.Color(
         "curve:N", title=None, legend=alt.Legend(orient="bottom", symbolType="stroke", columns=2, labelLimit=400)
     )
     dash = alt.StrokeDash("reference:N", legend=None, scale=alt.Scale(domain=[False, True], range=[[1, 0], [5, 4]]))
-    rows = []
-    for row, metric in enumerate(figure.metrics):
+
+    def panel(metric: str, group: str, tuning: str, title: str) -> alt.Chart:
         subset = plotted[plotted["metric"] == metric]
+        rows = subset[(subset["group"] == group) & (subset["tuning"] == tuning)]
+        base = alt.Chart(rows).encode(x=x, detail="curve:N")
         scale = value_scale(subset)
-        panels = []
-        for col, group in enumerate(GROUP_LABELS.values()):
-            panel = subset[subset["group"] == group]
-            base = alt.Chart(panel).encode(x=x, detail="curve:N")
-            band = base.mark_area(opacity=0.15, clip=True).encode(
-                y=alt.Y("ci_low:Q", scale=scale), y2="ci_high:Q", fill=alt.Fill("curve:N", legend=None)
-            )
-            line = base.mark_line(point=True, clip=True).encode(
-                y=alt.Y("mean:Q", title=METRIC_LABELS[metric], scale=scale),
-                color=line_color,
-                strokeDash=dash,
-                tooltip=["curve", "epsilon", "lr", "max_grad_norm", "mean", "ci_low", "ci_high", "n"],
-            )
-            letter = "abcdefgh"[row * len(GROUP_LABELS) + col]
-            title = f"({letter}) {METRIC_LABELS[metric]}, {group}"
-            panels.append((band + line).properties(width=spec["width"], height=spec["height"], title=title))
-        rows.append(panels)
+        band = base.mark_area(opacity=0.15, clip=True).encode(
+            y=alt.Y("ci_low:Q", scale=scale), y2="ci_high:Q", fill=alt.Fill("curve:N", legend=None)
+        )
+        line = base.mark_line(point=True, clip=True).encode(
+            y=alt.Y("mean:Q", title=METRIC_LABELS[metric], scale=scale),
+            color=line_color,
+            strokeDash=dash,
+            tooltip=["curve", "epsilon", "epsilon_axis", "lr", "max_grad_norm", "mean", "ci_low", "ci_high", "n"],
+        )
+        return (band + line).properties(width=spec["width"], height=spec["height"], title=title)
+
+    letters = iter("abcdefghijklmnopqrstuvwxyz")
+    if len(tunings) == 1:
+        grid = [
+            [
+                panel(metric, group, tunings[0], f"({next(letters)}) {METRIC_LABELS[metric]}, {group}")
+                for group in GROUP_LABELS.values()
+            ]
+            for metric in figure.metrics
+        ]
+    else:
+        grid = [
+            [
+                panel(
+                    metric,
+                    group,
+                    tuning,
+                    f"({next(letters)}) {METRIC_LABELS[metric]}, {group}: {TUNING_LABELS[tuning]}",
+                )
+                for tuning in tunings
+            ]
+            for metric in figure.metrics
+            for group in GROUP_LABELS.values()
+        ]
     subtitle = "line: mean over seeds; band: 95% CI over seeds; dashed: the same training without DP"
     if np.isinf(data["epsilon"]).any():
         subtitle += ", or clipping without noise (ε = ∞)"
-    return titled_grid(rows, figure.title, subtitle, spec)
+    return titled_grid(grid, figure.title, subtitle, spec)
+
+
+TUNING_LABELS = {"fixed": "lr and C fixed", "public": "tuned on public proxies", "validation": "tuned privately"}
 
 
 def setting_label(scenario: str, dp: str) -> str:
@@ -366,10 +416,11 @@ def _kind(number: int):
     raise ValueError(f"no figure {number}")
 
 
-def figure_data(metrics: pd.DataFrame, number: int) -> pd.DataFrame:
-    """The plotted data of Figure ``number`` (2–10)."""
+def figure_data(metrics: pd.DataFrame, number: int, **context) -> pd.DataFrame:
+    """The plotted data of Figure ``number`` (2–13); ``context``: a privacy figure's
+    ``variants`` and ``charges`` (``privacy_figure_data``)."""
     figure, data, _ = _kind(number)
-    return data(metrics, figure)
+    return data(metrics, figure, **context)
 
 
 def figure_chart(data: pd.DataFrame, number: int, spec: dict) -> alt.Chart:

@@ -1,8 +1,10 @@
 """Diagnostic metrics for a binary classifier, and their summaries across seeds.
 
 Recall, precision, specificity (at a probability threshold), AUROC and AUPRC
-(threshold-free). An undefined metric (e.g. AUROC on a single-class test split) is
-returned as NaN with a reason instead of raising, so one odd hospital never sinks a run.
+(threshold-free), and the mean probability given to the true class within each class (what a
+private tuning score is built from: each record's share is bounded, ``fedhet.tuning``). An
+undefined metric (e.g. AUROC on a single-class test split) is returned as NaN with a reason
+instead of raising, so one odd hospital never sinks a run.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ def auprc(y: np.ndarray, p: np.ndarray) -> float:
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
+METRICS = ("recall", "precision", "specificity", "auroc", "auprc", "p_true_abnormal", "p_true_normal")
+
+
 def binary_metrics(y_true: np.ndarray, p_abnormal: np.ndarray, threshold: float = 0.5) -> dict[str, tuple[float, str]]:
     """metric name → (value, reason it is missing or "")."""
     y = np.asarray(y_true).astype(np.int64)
@@ -50,7 +55,7 @@ def binary_metrics(y_true: np.ndarray, p_abnormal: np.ndarray, threshold: float 
         # A diverged model (e.g. too large a learning rate) ranks nothing: its scores must not
         # pass for a ranking, or a hyperparameter search could choose it.
         reason = "model outputs are not finite (training diverged)"
-        return {name: (math.nan, reason) for name in ("recall", "precision", "specificity", "auroc", "auprc")}
+        return {name: (math.nan, reason) for name in METRICS}
     pred = p >= threshold
     tp = float(np.sum(pred & (y == 1)))
     fp = float(np.sum(pred & (y == 0)))
@@ -61,6 +66,8 @@ def binary_metrics(y_true: np.ndarray, p_abnormal: np.ndarray, threshold: float 
         "precision": _ratio(tp, tp + fp, "no case predicted abnormal"),
         "specificity": _ratio(n_neg - fp, n_neg, "no normal cases in test split"),
     }
+    out["p_true_abnormal"] = _ratio(float(np.sum(p[y == 1])), n_pos, "no abnormal cases in test split")
+    out["p_true_normal"] = _ratio(float(np.sum(1 - p[y == 0])), n_neg, "no normal cases in test split")
     if n_pos > 0 and n_neg > 0:
         out["auroc"] = (auroc(y, p), "")
         out["auprc"] = (auprc(y, p), "")

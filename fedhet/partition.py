@@ -396,18 +396,18 @@ def write_partitions(
     scenario: Scenario,
     seed: int,
     test_fraction: float,
-    validation_fraction: float | None = None,
+    draws: list[HospitalDraw] | None = None,
+    holdout: str = "test",
 ) -> dict:
-    """Draw and write ``<hospital>.parquet`` files and ``manifest.json`` into ``out_dir``.
-    With ``validation_fraction``, the files hold ``validation_view``'s splits instead (the
-    ``test`` rows are then validation records carved from the training records).
+    """Write ``<hospital>.parquet`` files and ``manifest.json`` into ``out_dir``: the hospitals'
+    ``draw`` or, given, other ``draws`` indexing ``images`` (a validation view, public proxies:
+    ``fedhet.holdout``), recorded under ``holdout``.
 
     Everything is written to a sibling temporary directory first and renamed at the end,
     so an error (including an infeasible request, checked before any write) leaves nothing.
     """
-    draws = draw(binary, scenario, seed, test_fraction)
-    if validation_fraction is not None:
-        draws = validation_view(draws, binary, seed, validation_fraction)
+    if draws is None:
+        draws = draw(binary, scenario, seed, test_fraction)
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -418,7 +418,7 @@ def write_partitions(
             table = hospital_table(images, labels, binary, hospital, shifted.get(hospital.name))
             pq.write_table(table, tmp / f"{hospital.name}.parquet")
         info = manifest(scenario, seed, test_fraction, draws, binary)
-        info["holdout"] = "test" if validation_fraction is None else "validation"
+        info["holdout"] = holdout
         (tmp / "manifest.json").write_text(json.dumps(info, indent=2) + "\n")
         shutil.rmtree(out_dir, ignore_errors=True)
         os.replace(tmp, out_dir)

@@ -83,9 +83,10 @@ def score_noise_multiplier(epsilon: float, delta: float) -> float:
 @dataclass(frozen=True)
 class Candidate:
     """One candidate setting as the accountant sees it: DP-SGD with noise multiplier ``sigma``,
-    sampling rate ``q`` and ``steps`` steps, then one Gaussian release of its validation score
-    with noise multiplier ``score_sigma`` (inf: no release from private data, e.g. a score on
-    public records). ``delta`` is the δ every ε is read at; ``accountant`` the one that reports
+    sampling rate ``q`` and ``steps`` steps (0: the hospital does not train in this mode, it
+    only scores), then one Gaussian release of its validation score with noise multiplier
+    ``score_sigma`` (inf: no release from private data, e.g. a hospital whose score is not
+    read, or a score on public records). ``delta`` is the δ every ε is read at; ``accountant`` the one that reports
     the training's own ε (``fedhet.privacy.epsilon_spent``)."""
 
     sigma: float
@@ -96,7 +97,7 @@ class Candidate:
     accountant: str = "prv"
 
     def __post_init__(self):
-        if not 0 < self.q <= 1 or self.steps < 1 or not 0 < self.delta < 1 or self.sigma < 0 or self.score_sigma < 0:
+        if not 0 < self.q <= 1 or self.steps < 0 or not 0 < self.delta < 1 or self.sigma < 0 or self.score_sigma < 0:
             raise ValueError(
                 f"tuning charge: bad σ={self.sigma}, q={self.q}, steps={self.steps}, σ_s={self.score_sigma},"
                 f" δ={self.delta}"
@@ -105,12 +106,16 @@ class Candidate:
     @property
     def unbounded(self) -> bool:
         """No noise on the training or on the score: no finite ε."""
-        return self.sigma == 0 or self.score_sigma == 0
+        return (self.steps > 0 and self.sigma == 0) or self.score_sigma == 0
 
     def epsilon_training(self) -> float:
+        if self.steps == 0:
+            return 0.0
         return float(epsilon_spent(self.sigma, self.q, self.steps, self.delta, self.accountant))
 
     def training_event(self) -> dp_accounting.DpEvent:
+        if self.steps == 0:
+            return dp_accounting.NoOpDpEvent()
         step = dp_accounting.PoissonSampledDpEvent(self.q, dp_accounting.GaussianDpEvent(self.sigma))
         return dp_accounting.SelfComposedDpEvent(step, self.steps)
 
@@ -121,33 +126,34 @@ class Candidate:
             events.append(dp_accounting.GaussianDpEvent(self.score_sigma))
         return dp_accounting.ComposedDpEvent(events)
 
-    def charge(self, epsilon_total: float, candidates: float, method: str) -> TuningCharge:
-        training = self.epsilon_training()
+    def charge(self, epsilon_total: float, candidates: float, method: str, final: Candidate | None) -> TuningCharge:
+        training = (final or self).epsilon_training()
         return TuningCharge(training, epsilon_total - training, epsilon_total, self.delta, candidates, method)
 
 
 # --- (a) a fixed grid: composition ---------------------------------------------------------
 
 
-def charge_composition(candidate: Candidate, candidates: int, retrain: bool = False) -> TuningCharge:
+def charge_composition(candidate: Candidate, candidates: int, final: Candidate | None = None) -> TuningCharge:
     """ε of training and scoring all ``candidates`` settings of a grid, by a tight PLD
     accountant (dp_accounting, add/remove-one, pessimistic discretisation).
 
     Composition holds whatever the selection rule (argmax, or anything else computed from
     the released scores and models). It charges training and score to every record
     regardless of the split: conservative, since a record sits either in the training or in
-    the validation split. ``retrain``: the chosen setting is trained once more afresh (as
-    fedhet's ``dp_tuned`` cells do), one more DP-SGD run to compose.
+    the validation split. ``final``: the chosen setting is trained once more afresh on all
+    of the hospital's training records (as fedhet's tuned cells are), one more DP-SGD run to
+    compose; ``epsilon_training`` is then that run's.
     """
     if candidates < 1:
         raise ValueError(f"charge_composition: candidates {candidates} must be ≥ 1")
-    if candidate.unbounded:
-        return candidate.charge(math.inf, candidates, COMPOSITION)
+    if candidate.unbounded or (final is not None and final.unbounded):
+        return candidate.charge(math.inf, candidates, COMPOSITION, final)
     pld = PLDAccountant()
     pld.compose(candidate.event(), candidates)
-    if retrain:
-        pld.compose(candidate.training_event())
-    return candidate.charge(float(pld.get_epsilon(candidate.delta)), candidates, COMPOSITION)
+    if final is not None:
+        pld.compose(final.training_event())
+    return candidate.charge(float(pld.get_epsilon(candidate.delta)), candidates, COMPOSITION, final)
 
 
 # --- (b) random search: Papernot & Steinke 2022, Theorem 6 --------------------------------
@@ -181,7 +187,7 @@ def random_search_rdp(orders: Sequence[float], rdp: np.ndarray, delta_hat, mu: f
 
 
 def charge_random_search(
-    candidate: Candidate, mu: float, retrain: bool = False, orders: Sequence[float] = RDP_ORDERS
+    candidate: Candidate, mu: float, final: Candidate | None = None, orders: Sequence[float] = RDP_ORDERS
 ) -> TuningCharge:
     """ε of random search with K ~ Poisson(μ) candidates (``random_search_candidates``) that
     releases only the best candidate (its setting, model and noised score).
@@ -189,13 +195,13 @@ def charge_random_search(
     The base mechanism's RDP curve is dp_accounting's RDP of T Poisson-subsampled Gaussian
     steps plus one Gaussian score; its δ̂(ε̂) is the tighter of its PLD and RDP bounds.
     ``random_search_rdp`` gives the tuned RDP, converted to ε at ``delta`` by dp_accounting's
-    conversion (Canonne, Kamath & Steinke 2020), minimised over ``orders``. ``retrain``: one
+    conversion (Canonne, Kamath & Steinke 2020), minimised over ``orders``. ``final``: one
     more DP-SGD run of the chosen setting, its RDP added. Only valid if K really is drawn
     from Poisson(μ) and the candidates independently; with K = 0 the result must not depend
     on the data (fall back to a fixed default setting).
     """
-    if candidate.unbounded:
-        return candidate.charge(math.inf, mu, RANDOM_SEARCH)
+    if candidate.unbounded or (final is not None and final.unbounded):
+        return candidate.charge(math.inf, mu, RANDOM_SEARCH, final)
     base = candidate.event()
     orders = list(orders)
     rdp = rdp_curve(base, orders)
@@ -207,10 +213,10 @@ def charge_random_search(
         return min(pld.get_delta(eps_hat), by_rdp)
 
     tuned = random_search_rdp(orders, rdp, delta_hat, mu)
-    if retrain:
-        tuned = tuned + rdp_curve(candidate.training_event(), orders)
+    if final is not None:
+        tuned = tuned + rdp_curve(final.training_event(), orders)
     epsilon_total, _ = compute_epsilon(orders, tuned, candidate.delta)
-    return candidate.charge(float(epsilon_total), mu, RANDOM_SEARCH)
+    return candidate.charge(float(epsilon_total), mu, RANDOM_SEARCH, final)
 
 
 def random_search_candidates(grid: Sequence, mu: float, seed: int) -> list:

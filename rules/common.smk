@@ -21,7 +21,8 @@ SWEEP_CELLS = fx.unique(
 SELECTION_CELLS = fx.validation_cells(config, tuning=False)  # algorithms chosen
 TUNING_CELLS = fx.validation_cells(
     config, tuning=True
-)  # lr and C chosen per DP setting
+)  # lr and C chosen per DP setting, on public proxies or private validation splits
+CHARGED_CELLS = fx.charged_cells(config)  # chosen privately: their tuning is charged
 FIGURES = fx.configured_figures(config)
 RESULTS = fc.results_root(config)  # results/[<run>/]<dataset>
 AUDIT_CELLS = fa.audit_cells(config)  # canaries planted: never part of a figure
@@ -34,7 +35,7 @@ wildcard_constraints:
     algorithm=r"[a-z]+(-[a-z]+[0-9.e+\-]+)*",
     dp=r"[A-Za-z0-9_.\-]+",
     optim=r"lr[0-9.e+\-]+",
-    seed=r"\d+(-validation)?",
+    seed=r"\d+(-validation|-public)?",
     beta=r"[0-9.e\-]+",
     dataset=r"[a-z_]+",
     filename=r"[^/]+",
@@ -112,12 +113,26 @@ def shared_input(wildcards):
     return {"shared": path}
 
 
-def figure_cells(wildcards):
-    return cell_metrics(fx.figure_cells(config, int(wildcards.n)))
+def figure_inputs(wildcards, cell_files=cell_metrics):
+    """A figure's cells and, where a privacy figure draws privately tuned settings, their
+    tuning charges (fedhet.tuning)."""
+    number = int(wildcards.n)
+    inputs = {"cells": cell_files(fx.figure_cells(config, number))}
+    if any(t == "validation" for t, _ in fx.figure_variants(config, number)):
+        inputs["charges"] = f"{RESULTS}/tables/tuning_charge.csv"
+    return inputs
 
 
-def figure_privacy(wildcards):
-    return cell_privacy(fx.figure_cells(config, int(wildcards.n)))
+def figure_privacy_inputs(wildcards):
+    return figure_inputs(wildcards, cell_privacy)
+
+
+def figure_variants(wildcards):
+    """(tuning, mode, dp, optim) of each cell a figure draws (fedhet.experiments.TUNINGS)."""
+    return [
+        {"tuning": t, "mode": c.mode, "dp": c.dp, "optim": c.optim}
+        for t, c in fx.figure_variants(config, int(wildcards.n))
+    ]
 
 
 def sweeps_param():

@@ -4,7 +4,7 @@
 
 rule figure_data:
     input:
-        figure_cells,
+        unpack(figure_inputs),
     output:
         f"{RESULTS}/figures/fig{{n}}.csv",
     log:
@@ -16,6 +16,8 @@ rule figure_data:
     resources:
         mem_mb=2048,
         runtime=10,
+    params:
+        variants=figure_variants,
     script:
         "../scripts/figure_data.py"
 
@@ -48,7 +50,7 @@ rule figure_privacy:
     """The privacy rows of one figure's cells: a run that builds only some figures can still
     show (and check) what every private hospital in them spent."""
     input:
-        figure_privacy,
+        unpack(figure_privacy_inputs),
     output:
         report(
             f"{RESULTS}/tables/privacy_fig{{n}}.csv",
@@ -64,6 +66,8 @@ rule figure_privacy:
     resources:
         mem_mb=1024,
         runtime=5,
+    params:
+        variants=figure_variants,
     script:
         "../scripts/privacy.py"
 
@@ -147,7 +151,8 @@ rule selection:
 
 
 rule dp_selection:
-    """Learning rate and C per DP setting, chosen on validation cells (issue: fair DP hyperparameters)."""
+    """Learning rate and C per DP setting, chosen on public proxies or on private validation
+    splits from the scores the small hospitals release (fedhet.tuning)."""
     input:
         cell_metrics(TUNING_CELLS),
     output:
@@ -165,8 +170,37 @@ rule dp_selection:
     resources:
         mem_mb=1024,
         runtime=5,
+    params:
+        score_noise=config["tuning"]["score_noise"],
     script:
         "../scripts/dp_selection.py"
+
+
+rule tuning_charge:
+    """What choosing lr and C on private validation splits costs each private hospital, added
+    to its final run's ε (fedhet.tuning.tuning_charges)."""
+    input:
+        candidates=cell_privacy([c for c in TUNING_CELLS if c.holdout == "validation"]),
+        finals=cell_privacy(CHARGED_CELLS),
+    output:
+        report(
+            f"{RESULTS}/tables/tuning_charge.csv",
+            caption="../report/tuning_charge.rst",
+            category="Tables",
+        ),
+    log:
+        f"{RESULTS}/logs/tuning_charge.log",
+    localrule: True
+    conda:
+        "../envs/fedhet.yaml"
+    threads: 1
+    resources:
+        mem_mb=1024,
+        runtime=5,
+    params:
+        score_noise=config["tuning"]["score_noise"],
+    script:
+        "../scripts/tuning_charge.py"
 
 
 rule audit:

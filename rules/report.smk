@@ -166,7 +166,7 @@ rule budget:
 
 rule privacy:
     input:
-        cell_privacy(ALL_CELLS),
+        cells=cell_privacy(ALL_CELLS),
     output:
         report(
             f"{RESULTS}/tables/privacy.csv",

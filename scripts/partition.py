@@ -2,22 +2,14 @@ from pathlib import Path
 
 from fedhet import setup_logging
 from fedhet.config import parse_seed_key
-from fedhet.data import binary_labels, load_source
-from fedhet.partition import Scenario, write_partitions
+from fedhet.data import load_source
+from fedhet.holdout import write_holdout_partitions
+from fedhet.partition import Scenario
 
 log = setup_logging(snakemake.log[0])
-data = snakemake.params.data
 seed, holdout = parse_seed_key(snakemake.wildcards.seed)
-source = load_source(data["dataset"], Path(snakemake.input[0]).parent)
-info = write_partitions(
-    Path(snakemake.output[0]),
-    source.pool_images,
-    source.pool_labels,
-    binary_labels(source.pool_labels, data["abnormal_classes"]),
-    Scenario.parse(snakemake.wildcards.scenario),
-    seed,
-    data["test_fraction"],
-    data["validation_fraction"] if holdout == "validation" else None,
-)
+source = load_source(snakemake.params.data["dataset"], Path(snakemake.input[0]).parent)
+scenario = Scenario.parse(snakemake.wildcards.scenario)
+info = write_holdout_partitions(Path(snakemake.output[0]), source, snakemake.params.data, scenario, seed, holdout)
 for h in info["hospitals"]:
     log.info(f"{h['hospital']}: train {h['n_train']} ({h['prevalence_train']:.3f} abnormal), test {h['n_test']}")

@@ -133,6 +133,7 @@ def test_real_fashion_mnist(fashion_mirror, tmp_path):
     assert source.pool_images.shape == (60000, 28, 28) and source.pool_images.dtype == np.uint8
     assert source.external_images.shape == (10000, 28, 28)
     assert dict(enumerate(np.bincount(source.pool_labels).tolist())) == FASHION_MNIST.pool_class_counts
+    assert source.public_images is None  # public tuning draws from the records no hospital holds
     binary = binary_labels(source.pool_labels, [7, 8, 9])
     assert (binary.sum(), len(binary) - binary.sum()) == data.pool_counts(FASHION_MNIST, [7, 8, 9]) == (18000, 42000)
 

@@ -14,6 +14,7 @@ from fedhet.experiments import (
     check_experiments,
     experiment_cells,
     figure_cells,
+    figure_variants,
     grid_points,
 )
 from fedhet.partition import Scenario
@@ -252,12 +253,31 @@ def test_choices_train_each_chosen_setting_and_feed_the_tuned_figure_only():
     cells = experiment_cells(config, "tuned")
     assert len(cells) == len(TUNED) * 2
     assert Cell(STUDY_CORE, "federated", 1, "all-eps1-delta1e-05-clip0.1", optim="lr0.1") in cells
-    assert set(figure_cells(config, 12)) == set(cells)  # Figure 6 tuned: its curves and references
+    # Figure 6 tuned: its curves and references as chosen, beside Figure 6's fixed settings
+    assert set(figure_cells(config, 12)) == set(cells) | set(figure_cells(config, 6))
+    variants = figure_variants(config, 12)
+    assert {cell for tuning, cell in variants if tuning == "validation"} == set(cells)
     # A choice of the config's own settings is the fixed figure's cell: one path, trained once.
     fixed = {c for c in cells if c.optim == "lr0.01" and c.dp in ("nodp", "all-eps1-delta1e-05-clip1")}
     assert len(fixed) == 2 * 2 and set(cells) & set(figure_cells(config, 6)) == fixed
-    with pytest.raises(ExperimentError, match="fig13: needs an experiment with choices with mode 'federated'"):
+    assert {(t, c) for t, c in variants if c in fixed} == {(t, c) for c in fixed for t in ("fixed", "validation")}
+    with pytest.raises(
+        ExperimentError, match="fig13: needs an experiment with choices chosen_on validation with mode 'federated'"
+    ):
         figure_cells(config, 13)  # no small_hospitals choice
+
+
+def test_a_choice_outside_the_tuning_candidates_is_refused():
+    config = copy.deepcopy(STUDY)
+    config["experiments"]["tuned"] = {"choices": TUNED[:2], "seeds": [0], "chosen_on": "public"}
+    with pytest.raises(ExperimentError, match=r"tuned.choices\[0\]: no tuning cell \(holdout public\)"):
+        check_experiments(validate_config(config))  # nothing is tuned on public proxies
+    config["experiments"]["dp_tuning_all"]["holdout"] = ["validation", "public"]
+    check_experiments(validate_config(config))
+    entry = {"mode": "federated", "placement": "all", "epsilon": 5, "max_grad_norm": 1.0, "lr": 0.1}
+    config["experiments"]["tuned"]["choices"] = [entry]
+    with pytest.raises(ExperimentError, match=r"mode federated and dp all-eps5-delta1e-05"):
+        check_experiments(validate_config(config))  # ε = 5 was never a candidate
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,15 @@ def test_single_class_split_is_missing_with_a_reason():
     assert out["specificity"][0] == pytest.approx(0.5)
 
 
+def test_true_class_probability_per_class():
+    y = np.array([1, 1, 0, 0, 0])
+    p = np.array([0.9, 0.5, 0.2, 0.4, 0.0])
+    out = binary_metrics(y, p)
+    assert out["p_true_abnormal"][0] == pytest.approx((0.9 + 0.5) / 2)
+    assert out["p_true_normal"][0] == pytest.approx((0.8 + 0.6 + 1.0) / 3)
+    assert math.isnan(binary_metrics(np.zeros(3, dtype=int), np.zeros(3))["p_true_abnormal"][0])
+
+
 def test_precision_undefined_when_nothing_predicted_abnormal():
     value, reason = binary_metrics(np.array([0, 1, 1]), np.array([0.1, 0.2, 0.3]))["precision"]
     assert math.isnan(value) and reason == "no case predicted abnormal"

@@ -141,5 +141,6 @@ def test_validation_view_carves_validation_from_training_records_only(tmp_path):
         assert set(v.train_index) | set(v.test_index) == set(d.train_index)  # the test split is gone
         assert len(np.intersect1d(v.train_index, v.test_index)) == 0
         assert BINARY[v.test_index].sum() == round(0.2 * BINARY[d.train_index].sum())  # stratified
-    info = write_partitions(tmp_path / "p", np.zeros((60000, 2, 2), np.uint8), BINARY, BINARY, STUDY, 1, 0.2, 0.2)
+    images = np.zeros((60000, 2, 2), np.uint8)
+    info = write_partitions(tmp_path / "p", images, BINARY, BINARY, STUDY, 1, 0.2, views, "validation")
     assert info["holdout"] == "validation" and info["hospitals"][1]["n_test"] == 480  # 20% of 2,400

@@ -12,10 +12,8 @@ from fedhet.tables import (
     PrivacyBudgetError,
     budget_table,
     check_privacy_budgets,
-    choices_yaml,
     comparison_markdown,
     comparison_table,
-    dp_selection_table,
     external_table,
     group_mean,
     study_reference,
@@ -161,48 +159,3 @@ def test_external_table_scores_the_models_the_small_hospitals_use():
     table = external_table(pd.DataFrame(metrics)).set_index("mode")
     assert table.loc["local", "mean"] == pytest.approx(0.76)  # small_1's and small_2's models, not large_1's
     assert table.loc["federated", "mean"] == pytest.approx(0.96) and table.loc["federated", "n"] == 2
-
-
-def tuning_rows(mode: str, dp: str, optim: str, seed: int, auprc: float) -> list[dict]:
-    """A validation cell's rows: the small hospitals' AUPRC (the selection metric) and a recall."""
-    base = {"scenario": SCENARIO, "mode": mode, "algorithm": "fedavg", "dp": dp, "holdout": "validation"}
-    return [
-        base | {"optim": optim, "seed": seed, "hospital": h, "hospital_type": t, "metric": m, "value": v}
-        for h, t in (("small_1", "small"), ("small_2", "small"), ("large_1", "large"))
-        for m, v in (("auprc", auprc if t == "small" else 0.0), ("recall", 1.0 - auprc))
-    ]
-
-
-def test_dp_selection_chooses_lr_and_clip_norm_per_setting_on_validation_cells():
-    from fedhet.experiments import chosen_cells
-
-    candidates = {  # (dp key, optim key) -> small hospitals' validation AUPRC over two seeds
-        ("nodp", "lr0.01"): (0.80, 0.82),
-        ("nodp", "lr0.1"): (0.85, 0.83),
-        ("all-eps1-delta1e-05-clip1", "lr0.01"): (0.60, 0.62),
-        ("all-eps1-delta1e-05-clip0.1", "lr0.1"): (0.70, 0.74),
-        ("all-eps1-delta1e-05-clip0.1", "lr0.03"): (math.nan, math.nan),  # diverged: never chosen
-        ("all-epsinf-delta1e-05-clip1", "lr0.03"): (0.75, 0.75),
-    }
-    rows = [r for (dp, optim), values in candidates.items() for s, v in enumerate(values)
-            for r in tuning_rows("federated", dp, optim, s, v)]  # fmt: skip
-    test_rows = tuning_rows("federated", "all-eps1-delta1e-05-clip1", "lr0.01", 0, 0.99)
-    metrics = pd.DataFrame(rows + [r | {"holdout": "test"} for r in test_rows])  # a test cell is never read
-    table = dp_selection_table(metrics)
-    assert len(table) == len(candidates) and (table["metric"] == "auprc").all()
-    chosen = table[table["chosen"]].set_index("dp")
-    assert chosen["optim"].to_dict() == {
-        "nodp": "lr0.1",
-        "all-eps1-delta1e-05-clip0.1": "lr0.1",
-        "all-epsinf-delta1e-05-clip1": "lr0.03",
-    }
-    assert chosen.loc["all-eps1-delta1e-05-clip0.1", "mean"] == pytest.approx(0.72)
-    # The chosen rows, written as a config's choices, train exactly those settings on the test splits.
-    config = validate_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
-    config["hospitals"] = [
-        {"type": "large", "count": 1, "size": 100, "abnormal_ratio": 0.5},
-        {"type": "small", "count": 2, "size": 50, "abnormal_ratio": 0.1},
-    ]
-    config["experiments"] = {"tuned": yaml.safe_load(choices_yaml(table)) | {"seeds": [0]}}
-    cells = chosen_cells(validate_config(config), "tuned")
-    assert {(c.dp, c.optim, c.holdout) for c in cells} == {(dp, r.optim, "test") for dp, r in chosen.iterrows()}

@@ -107,8 +107,22 @@ def test_composition_with_subsampling_grows_with_candidates_and_matches_rdp():
         assert charge.epsilon_tuning > 0
     assert totals[0] < totals[1] < totals[2]
     # A retrain of the chosen setting is one more training run.
-    retrained = charge_composition(Candidate(SIGMA, Q, STEPS, SCORE_SIGMA, DELTA, "rdp"), 6, retrain=True)
+    candidate = Candidate(SIGMA, Q, STEPS, SCORE_SIGMA, DELTA, "rdp")
+    retrained = charge_composition(candidate, 6, final=candidate)
     assert retrained.epsilon_total > totals[2]
+    # The final run's own ε is what epsilon_training reports: a longer final run spends more.
+    longer = Candidate(SIGMA, Q, 2 * STEPS, math.inf, DELTA, "rdp")
+    assert charge_composition(candidate, 6, final=longer).epsilon_training > retrained.epsilon_training
+
+
+def test_a_hospital_that_only_scores_is_charged_its_score_releases_alone():
+    # steps = 0: no training (e.g. a small hospital scoring the large hospital's model in
+    # large_only mode): K releases of a Gaussian of multiplier σ_s compose to one of σ_s/√K.
+    scorer = Candidate(SIGMA, Q, 0, SCORE_SIGMA, DELTA, "rdp")
+    charge = charge_composition(scorer, 4)
+    assert charge.epsilon_training == 0
+    single = charge_composition(Candidate(SIGMA, Q, 0, SCORE_SIGMA / 2, DELTA, "rdp"), 1)
+    assert charge.epsilon_total == pytest.approx(single.epsilon_total, rel=2e-3)
 
 
 def test_composition_without_noise_is_unbounded():
@@ -167,7 +181,7 @@ def test_random_search_candidates_draw_poisson_many_from_the_grid():
     assert np.allclose(freq, 1 / len(grid), atol=0.02)  # uniform with replacement
 
 
-@pytest.mark.parametrize("field, value", [("q", 0.0), ("steps", 0), ("delta", 1.0), ("score_sigma", -1.0)])
+@pytest.mark.parametrize("field, value", [("q", 0.0), ("steps", -1), ("delta", 1.0), ("score_sigma", -1.0)])
 def test_an_impossible_candidate_is_refused_naming_its_values(field, value):
     settings = {"sigma": SIGMA, "q": Q, "steps": STEPS, "score_sigma": SCORE_SIGMA, "delta": DELTA, field: value}
     with pytest.raises(ValueError, match="tuning charge: bad σ="):

@@ -285,50 +285,62 @@ def test_a_config_with_its_own_experiments_runs_none_of_the_defaults(tmp_path, f
     assert none["train_cell"] == 6 and "trends" not in none
 
 
-def test_tuning_chooses_lr_and_clip_norm_on_validation_and_the_tuned_figure_shares_cells(
+def test_tuning_both_ways_chooses_lr_and_clip_norm_charges_the_private_choice_and_draws_both(
     tmp_path, built, fashion_mirror
 ):
     workdir = tmp_path / "tuned"
     shutil.copytree(built, workdir, symlinks=True)
     experiments = quick_experiments()
     experiments["tuning"] = {
-        "holdout": "validation",
-        "dp": {"placement": ["none", "small_hospitals"], "epsilon": [1], "max_grad_norm": [0.1, 1.0]},
-        "lr": [0.01, 0.1],
+        "holdout": ["validation", "public"],
+        "dp": {"placement": ["none", "all", "small_hospitals"], "epsilon": [1], "max_grad_norm": [0.1, 1.0]},
+        "lr": [0.1],
         "seeds": [0],
     }
-    experiments["tuned"] = {
-        "choices": [  # the config's own settings are the quick build's cells: nothing to train
-            {"mode": "federated", "placement": "none", "lr": 0.01},
-            {"mode": "federated", "placement": "all", "epsilon": 1, "max_grad_norm": 1.0, "lr": 0.01},
-            {"mode": "federated", "placement": "small_hospitals", "epsilon": 1, "max_grad_norm": 0.1, "lr": 0.1},
-        ],
-        "seeds": [0, 1],
-    }
-    targets = [f"{OUT}/tables/dp_selection.csv", f"{OUT}/fig13.svg"]
+    choices = [  # the config's own settings are the quick build's cells: nothing to train
+        {"mode": "federated", "placement": "none", "lr": 0.01},
+        {"mode": "federated", "placement": "all", "epsilon": 1, "max_grad_norm": 1.0, "lr": 0.01},
+        {"mode": "federated", "placement": "small_hospitals", "epsilon": 1, "max_grad_norm": 0.1, "lr": 0.1},
+    ]
+    experiments["tuned"] = {"choices": choices, "seeds": [0, 1]}  # chosen_on validation
+    experiments["tuned_public"] = {"choices": choices, "chosen_on": "public", "seeds": [0, 1]}
+    tables = [f"{OUT}/tables/{name}.csv" for name in ("dp_selection", "tuning_charge", "privacy_fig13")]
+    targets = [*tables, f"{OUT}/fig13.svg"]
     dry = snakemake(workdir, "-n", *targets, overrides={"experiments": experiments}, mirror=fashion_mirror)
     trained = re.findall(rf"output: {OUT}/cells/[^/]+/federated/fedavg/([^/]+/[^/]+/seed[^/]+)/metrics", dry)
-    # 2 lr × (no DP + 2 C) on validation, less FedAvg's no-DP cell at lr 0.01 (selection's); the
-    # tuned figure's one new setting × 2 seeds
+    # per way of tuning: no DP + 2 placements × 2 C, at one lr; the chosen settings shared by
+    # both ways, only the last one new (× 2 seeds)
+    candidates = [
+        "nodp/lr0.1",
+        *[f"{p}-eps1-delta1e-05-clip{c}/lr0.1" for p in ("all", "small_hospitals") for c in (0.1, 1)],
+    ]
     assert sorted(trained) == sorted(
-        [
-            "nodp/lr0.1/seed0-validation",
-            *[
-                f"small_hospitals-eps1-delta1e-05-clip{c}/lr{lr}/seed0-validation"
-                for c in (0.1, 1)
-                for lr in (0.01, 0.1)
-            ],
-            "small_hospitals-eps1-delta1e-05-clip0.1/lr0.1/seed0",
-            "small_hospitals-eps1-delta1e-05-clip0.1/lr0.1/seed1",
-        ]
+        [f"{c}/seed0-{holdout}" for c in candidates for holdout in ("validation", "public")]
+        + [f"small_hospitals-eps1-delta1e-05-clip0.1/lr0.1/seed{s}" for s in (0, 1)]
     )
     snakemake(workdir, *targets, overrides={"experiments": experiments}, mirror=fashion_mirror)
     table = pd.read_csv(workdir / OUT / "tables" / "dp_selection.csv")
-    assert len(table) == 2 + 2 * 2 and (table["metric"] == "auprc").all()
-    assert table.groupby("placement")["chosen"].sum().to_dict() == {"none": 1, "small_hospitals": 1}
+    assert len(table) == 2 * 5 and (table["metric"] == "balanced_p_true").all()
+    assert table.groupby(["holdout", "placement"])["chosen"].sum().eq(1).all()
+    assert set(table.loc[table["holdout"] == "public", "score_noise"]) == {0}
+    charges = pd.read_csv(workdir / OUT / "tables" / "tuning_charge.csv")
+    # the private choices with DP: every hospital at placement all, the small ones at
+    # small_hospitals (the large one trains without noise there), × 2 seeds; 2 candidates each
+    assert len(charges) == (5 + 4) * 2 and set(charges["candidates"]) == {2}
+    assert (charges["epsilon_total"] > charges["epsilon_training"]).all()
+    privacy = pd.read_csv(workdir / OUT / "tables" / "privacy_fig13.csv")
+    assert set(privacy["tuning"]) == {"fixed", "public", "validation"}
+    public = privacy[(privacy["tuning"] == "public") & privacy["private"]]
+    assert (public["epsilon_total"] == public["epsilon_spent"]).all() and (public["epsilon_tuning"] == 0).all()
     fig13 = pd.read_csv(workdir / OUT / "figures" / "fig13.csv")
-    tuned = fig13[fig13["placement"] == "small_hospitals"]
+    assert set(fig13["tuning"]) == {"fixed", "public", "validation"}
+    tuned = fig13[(fig13["placement"] == "small_hospitals") & (fig13["tuning"] != "fixed")]
     assert set(tuned["lr"]) == {0.1} and set(tuned["max_grad_norm"]) == {0.1} and set(tuned["n"]) == {2}
+    # a privately chosen setting stands at its total ε, the largest of its hospitals'
+    private = fig13[(fig13["tuning"] == "validation") & (fig13["placement"] == "small_hospitals")]
+    total = charges[charges["dp"].str.startswith("small_hospitals")]["epsilon_total"].max()
+    assert len(private) and private["epsilon_axis"].to_numpy() == pytest.approx(total)
+    assert (tuned.loc[tuned["tuning"] == "public", "epsilon_axis"] == 1).all()
 
 
 PNEUMONIA = {
