@@ -1,10 +1,11 @@
 """The hospital side of federated learning: local records, local training, local evaluation.
 
 A ``Client`` holds one hospital's images and never hands them out. Each round it receives
-the server's messages, starts from the model its algorithm picks (keeping its personal
+the server's message, starts from the model its algorithm picks (keeping its personal
 parameters), trains through the one local loop (``fedhet.local.train_local``) with plain or
 DP-SGD batches, and returns a ``fedhet.strategy.Update``: the parameters it may share, its
-training-set size, its loss (NaN when private) and its pick. Metrics of a model on its own
+training-set size, its loss (NaN when private) and exactly the extras its algorithm declares.
+It keeps the algorithm's per-hospital state (``state``) across rounds. Metrics of a model on its own
 test split are computed here too; only the numbers leave.
 """
 
@@ -24,7 +25,7 @@ from fedhet.model import build_model, predict_proba, to_tensor
 from fedhet.partition import HospitalData
 from fedhet.privacy import PrivacyRecord
 from fedhet.specs import DPSpec, ModelSpec, TrainSpec
-from fedhet.strategy import Parameters, PublicRecords, Strategy, Update
+from fedhet.strategy import LocalRound, Message, Parameters, PublicRecords, Strategy, Update, check_payload
 
 if TYPE_CHECKING:
     from fedhet.dpsgd import PrivateBatches
@@ -52,6 +53,7 @@ class Client:
         # One data-order stream per client, fixed by (seed, client index): reproducible and
         # independent of which other clients exist.
         stream = seed * 1_000_003 + index
+        self.state: dict = {}  # the algorithm's state at this hospital, kept across rounds
         self.train_seconds = 0.0  # time spent in local training, for benchmarks
         self.train_images = 0
         self.batches: PlainBatches | PrivateBatches
@@ -83,26 +85,28 @@ class Client:
     def private(self) -> bool:
         return not isinstance(self.batches, PlainBatches)
 
-    def start_from(self, messages: list[Parameters], strategy: Strategy) -> int:
-        """Load the model this hospital uses from the server's ``messages`` (its personal
-        parameters stay as they are) and return the index of the message it picked."""
-        choice = strategy.choose(messages, self.training_loss)
-        self._load(messages[choice], strategy)
+    def start_from(self, message: Message, strategy: Strategy) -> int:
+        """Load the model this hospital uses from the server's ``message`` (its personal
+        parameters stay as they are) and return the index of the model it picked."""
+        choice = strategy.choose(message, self.training_loss, self.state)
+        self._load(message.models[choice], strategy)
         return choice
 
-    def train(self, messages: list[Parameters], epochs: int, strategy: Strategy) -> Update:
-        """One round: start from the picked message, train ``epochs`` local epochs."""
+    def train(self, message: Message, epochs: int, strategy: Strategy) -> Update:
+        """One round: start from the picked model, train ``epochs`` local epochs."""
         start_time = time.perf_counter()
-        choice = self.start_from(messages, strategy)
-        start = messages[choice]
-        loss = train_local(self.batches, epochs, lambda: strategy.adjust_gradients(self.model, start))
-        parameters = strategy.sent(self.model_state())
+        choice = self.start_from(message, strategy)
+        local = LocalRound(message, choice, message.models[choice], self.state)
+        loss, local.steps = train_local(self.batches, epochs, lambda: strategy.adjust_gradients(self.model, local))
+        final = self.model_state()
+        payload = strategy.after_training(final, local)
+        check_payload(payload, strategy.sends, f"hospital {self.name}")
         self.train_seconds += time.perf_counter() - start_time
         self.train_images += epochs * self.n_samples  # in expectation under Poisson sampling
         # A private hospital's training loss is a function of its records that ε does not
         # cover: it stays at the hospital (and so does every loss under client-level DP).
         released = loss if strategy.releases_loss and not self.private else math.nan
-        return Update(parameters, self.n_samples, released, choice)
+        return Update(strategy.sent(final), self.n_samples, released, payload)
 
     def model_state(self) -> Parameters:
         return {k: v.detach().clone() for k, v in self.model.state_dict().items()}

@@ -3,7 +3,10 @@ and adds Gaussian noise to their sum, so that what it releases protects whether 
 took part at all (all of its records at once), not one patient's record.
 
 Owns ``ClientLevelDP``, which wraps a strategy with one global model (FedAvg, FedProx, FedPer's
-shared layers, shared data) and replaces its aggregation; everything else is the strategy's.
+shared layers, shared data) and replaces how it combines the updates (``Strategy.average``);
+the strategy's own server step then runs on the privatised mean alone, and everything else is
+the strategy's. A strategy whose updates carry extras (IFCA's pick, SCAFFOLD's control
+variates) is refused: they would cross without the server's noise.
 Each round, with w the global model the selected hospitals started from:
 
     Δ_k = w_k − w                       (hospital k's shared floating-point parameters)
@@ -65,10 +68,15 @@ class ClientLevelDP:
         fraction: float = 1.0,
         device=CPU,
     ):
-        if len(strategy.messages()) != 1:
+        if len(strategy.message().models) != 1:
             raise ValueError(
                 f"algorithm {strategy.spec.key()}: client-level DP needs one global model; it sends"
-                f" {len(strategy.messages())}"
+                f" {len(strategy.message().models)}"
+            )
+        if strategy.sends:
+            raise ValueError(
+                f"algorithm {strategy.spec.key()}: its updates carry {', '.join(sorted(strategy.sends))}, which"
+                f" client-level DP (dp {spec.key()}) does not noise"
             )
         self.strategy, self.spec = strategy, spec
         self.q, self.rounds = 1.0, rounds
@@ -81,7 +89,13 @@ class ClientLevelDP:
         return getattr(self.strategy, name)
 
     def aggregate(self, updates: list[Update]) -> None:
-        (start,) = self.strategy.messages()
+        # The strategy's server step sees the privatised mean, never the updates themselves.
+        self.strategy.server_step(self.average(updates), [])
+        self._count_round()
+
+    def average(self, updates: list[Update]) -> Parameters:
+        """The clipped, noised mean of the updates, over the public denominator m."""
+        (start,) = self.strategy.message().models
         total = {k: torch.zeros_like(v, dtype=torch.float64) for k, v in start.items() if v.is_floating_point()}
         for update in updates:
             delta = {k: update.parameters[k].to(torch.float64) - start[k].to(torch.float64) for k in total}
@@ -97,8 +111,7 @@ class ClientLevelDP:
                 continue
             noise = torch.randn(v.shape, generator=self.generator, device=v.device, dtype=v.dtype) * std
             new[k] = (v.to(torch.float64) + (total[k] + noise.to(torch.float64)) / self.denominator).to(v.dtype)
-        self.strategy.models = [new]
-        self._count_round()
+        return new
 
     def _count_round(self) -> None:
         if self.history:

@@ -272,11 +272,18 @@ def check_experiments(config: dict) -> None:
             )
         private = [dp for dp in dp_specs(config, name) if dp.enabled]
         for i, key in enumerate(algorithm_keys(config, name)):
-            if private and not AlgorithmSpec.parse(key).info.dp_compatible:
+            info = AlgorithmSpec.parse(key).info
+            if private and not info.dp_compatible:
                 raise ExperimentError(
                     f"experiments.{name}.algorithms[{i}]: {key} cannot run under DP (its pick uses private"
                     f" records DP-SGD does not cover), and experiments.{name}.dp is set"
                 )
+            for dp in private:
+                if dp.client_level and not info.client_level:
+                    raise ExperimentError(
+                        f"experiments.{name}.algorithms[{i}]: {key} cannot run under client-level DP"
+                        f" ({dp.key()}): its updates carry extras the server's noise does not cover"
+                    )
         for point in grid_points(config, name):
             try:
                 check_feasible(point.scenario, n_abnormal, n_normal, data["test_fraction"])

@@ -104,10 +104,10 @@ def check_algorithm(mode_name: str, algorithm: AlgorithmSpec, private: set[str],
     if dp is not None and dp.client_level:
         if mode_name != "federated":
             raise ValueError(f"dp {dp.key()}: client-level DP protects hospitals in a federation, not mode {mode_name}")
-        if not algorithm.info.dp_compatible:
+        if not algorithm.info.client_level:
             raise ValueError(
-                f"algorithm {algorithm.key()}: sends a choice computed from the hospitals' records that the"
-                f" server's noise does not cover; it cannot run with dp {dp.key()}"
+                f"algorithm {algorithm.key()}: its updates carry extras the server's noise does not cover;"
+                f" it cannot run with dp {dp.key()}"
             )
     if private and not algorithm.info.dp_compatible:
         raise ValueError(
@@ -150,7 +150,7 @@ def _models(run: Run, strategy: Strategy, sites: list[Site]) -> list[tuple[Site,
     parameters."""
     out = []
     for i in run.evaluated:
-        choice = sites[i].client.start_from(strategy.messages(), strategy)
+        choice = sites[i].client.start_from(strategy.message(), strategy)
         name = run.model or strategy.model_name(choice, sites[i].name)
         out.append((sites[i], name, sites[i].client.model_state()))
     return out
@@ -194,6 +194,7 @@ def run_mode(
     server_privacy: dict[str, PrivacyRecord] = {}
     final_states: dict[str, Parameters] = {}
     for run in runs:
+        trainers = [sites[i] for i in run.trainers]
         strategy = load_strategy(
             algorithm if mode(mode_name).takes_algorithm else FEDAVG,
             initial=initial,
@@ -201,8 +202,8 @@ def run_mode(
             model_spec=model_spec,
             train_spec=spec,
             seed=seed,
+            clients=len(trainers),
         )
-        trainers = [sites[i] for i in run.trainers]
         if server_dp is not None:
             strategy = ClientLevelDP(
                 strategy, server_dp, spec.rounds, seed, len(trainers), spec.client_fraction, device
@@ -214,7 +215,7 @@ def run_mode(
             for i, update in updates:
                 model = run.model or strategy.model_name(update.choice, trainers[i].name)
                 round_rows.append(_round_row(model, r, trainers[i].name, "train_loss", update.loss))
-                if len(strategy.messages()) > 1:
+                if len(strategy.message().models) > 1:
                     round_rows.append(_round_row(model, r, trainers[i].name, "pick", update.choice))
             if eval_every_round:
                 for site, model, state in _models(run, strategy, sites):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import torch
 from torch import nn
@@ -42,22 +42,28 @@ def make_optimizer(params, spec: TrainSpec) -> torch.optim.Optimizer:
     raise ValueError(f"training.optimizer: unknown optimizer {spec.optimizer!r} (sgd, adam)")
 
 
-def train_local(source: BatchSource, epochs: int, adjust: Callable[[], None] | None = None) -> float:
-    """``epochs`` passes of ``source``; the mean batch loss (NaN when no loss was seen)."""
+class LocalResult(NamedTuple):
+    loss: float  # the mean batch loss (NaN when no loss was seen)
+    steps: int  # optimiser steps taken
+
+
+def train_local(source: BatchSource, epochs: int, adjust: Callable[[], None] | None = None) -> LocalResult:
+    """``epochs`` passes of ``source``: the mean batch loss and the number of steps."""
     # A fresh optimizer state every round (momentum restarts), as a client's new optimizer.
     source.optimizer.state.clear()
     # Summed on the loss's device, read once at the end: no host-device sync per batch.
-    total, batches = None, 0
+    total, batches, steps = None, 0, 0
     for _ in range(epochs):
         for x, y in source.epoch():
             loss = source.gradient(x, y)
             if adjust is not None:
                 adjust()
             source.optimizer.step()
+            steps += 1
             if loss is not None:
                 total = loss if total is None else total + loss
                 batches += 1
-    return float(total) / batches if batches else math.nan
+    return LocalResult(float(total) / batches if batches else math.nan, steps)
 
 
 class PlainBatches:

@@ -1,9 +1,10 @@
-"""The server: each round it selects clients, sends them the strategy's messages and hands
+"""The server: each round it selects clients, sends them the strategy's message and hands
 their ``Update``s to the strategy's aggregation.
 
-It holds the strategy (the global models) and talks to clients only through ``train``, which
-returns an ``Update``: parameters, counts, a loss and a pick. It never imports or touches
-client records (``fedhet.client`` is used only as a type).
+It holds the strategy (the global models and the server's state) and talks to clients only
+through ``train``, which returns an ``Update``: parameters, counts, a loss and the extras the
+algorithm declares, which it checks. It never imports or touches client records
+(``fedhet.client`` is used only as a type).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fedhet.specs import TrainSpec
-from fedhet.strategy import Strategy, Update
+from fedhet.strategy import Strategy, Update, check_payload
 
 if TYPE_CHECKING:
     from fedhet.client import Client
@@ -50,9 +51,11 @@ def fit(
     after each aggregation. A single client is plain local training."""
     start = time.perf_counter()
     for r in range(1, spec.rounds + 1):
-        messages = strategy.messages()
+        message = strategy.message()
         chosen = select_clients(len(clients), spec.client_fraction, rng)
-        updates = [(i, clients[i].train(messages, spec.local_epochs, strategy)) for i in chosen]
+        updates = [(i, clients[i].train(message, spec.local_epochs, strategy)) for i in chosen]
+        for i, update in updates:
+            check_payload(update.payload, strategy.sends, f"server, from client {i}")
         strategy.aggregate([u for _, u in updates])
         on_round(r, updates)
         elapsed = time.perf_counter() - start

@@ -87,9 +87,9 @@ def test_bad_key_is_refused_naming_where_and_what(key, named):
 def test_every_registered_algorithm_loads_a_strategy():
     init = {k: v for k, v in Client(synthetic_hospital("h", 10, 2, 0.5, 0), SPEC, TRAIN, 0, 0).model_state().items()}
     for name in ALGORITHMS:
-        context = dict(public=public_set(), model_spec=SPEC, train_spec=TRAIN, seed=0)
+        context = dict(public=public_set(), model_spec=SPEC, train_spec=TRAIN, seed=0, clients=2)
         strategy = load_strategy(AlgorithmSpec.parse(name), initial=lambda j: init, **context)
-        assert strategy.messages(), name
+        assert strategy.message().models, name
 
 
 # --- equal to FedAvg at the neutral parameter ------------------------------------------------
@@ -110,7 +110,7 @@ def test_fedprox_pulls_the_local_model_towards_the_global_one():
     for key in ("fedavg", "fedprox-mu10"):
         strategy = load_strategy(AlgorithmSpec.parse(key), initial=lambda j: init)
         client = sites()[1].client
-        sent = client.train(strategy.messages(), 1, strategy).parameters
+        sent = client.train(strategy.message(), 1, strategy).parameters
         moved[key] = math.sqrt(sum(float((sent[k] - init[k]).pow(2).sum()) for k in init))
     assert 0 < moved["fedprox-mu10"] < 0.9 * moved["fedavg"]
 
@@ -158,7 +158,7 @@ def test_fedper_head_never_reaches_the_server_and_each_hospital_keeps_its_own():
 def test_fedper_head2_keeps_the_second_convolution_too():
     init = sites()[0].client.model_state()
     strategy = load_strategy(AlgorithmSpec.parse("fedper-head2"), initial=lambda j: init)
-    assert set(strategy.messages()[0]) == {"conv1.weight", "conv1.bias"}
+    assert set(strategy.message().models[0]) == {"conv1.weight", "conv1.bias"}
 
 
 # --- IFCA ------------------------------------------------------------------------------------
@@ -177,7 +177,12 @@ def test_ifca_aggregation_leaves_an_unpicked_model_alone():
 
     init = {"w": torch.zeros(2)}
     strategy = load_strategy(AlgorithmSpec.parse("ifca-k3"), initial=lambda j: {"w": torch.full((2,), float(j))})
-    strategy.aggregate([Update({"w": torch.ones(2)}, 1, 0.0, 0), Update({"w": torch.full((2,), 4.0)}, 3, 0.0, 0)])
+    strategy.aggregate(
+        [
+            Update({"w": torch.ones(2)}, 1, 0.0, {"choice": 0}),
+            Update({"w": torch.full((2,), 4.0)}, 3, 0.0, {"choice": 0}),
+        ]
+    )
     assert torch.equal(strategy.models[0]["w"], torch.full((2,), 13 / 4))
     assert torch.equal(strategy.models[1]["w"], torch.ones(2)) and torch.equal(
         strategy.models[2]["w"], 2 * torch.ones(2)
@@ -201,7 +206,7 @@ def test_shared_data_warms_up_and_hands_each_client_an_alpha_share():
     init = sites()[0].client.model_state()
     context = dict(public=public_set(60), model_spec=SPEC, train_spec=TRAIN, seed=0)
     strategy = load_strategy(AlgorithmSpec.parse("shared-beta0.05-alpha0.5"), initial=lambda j: init, **context)
-    assert not torch.equal(strategy.messages()[0]["fc.weight"], init["fc.weight"])  # warm-up on G
+    assert not torch.equal(strategy.message().models[0]["fc.weight"], init["fc.weight"])  # warm-up on G
     shares = [strategy.public_share(i) for i in range(3)]
     assert all(len(labels) == 30 for _, labels in shares)
     assert not torch.equal(shares[0][1], shares[1][1]) or not torch.equal(shares[0][0], shares[1][0])

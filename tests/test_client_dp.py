@@ -32,7 +32,7 @@ def test_without_noise_it_is_the_equal_weight_mean_of_clipped_updates():
     # ε = ∞: no noise. Update norms: 0.01·√4003 ≈ 0.63 (under S = 1) and 10·√4003 ≈ 633 (clipped to 1).
     dp = server(math.inf, 1.0)
     dp.aggregate([update(0.01, 10), update(10.0, 10_000)])  # record counts do not weigh in
-    (new,) = dp.messages()
+    (new,) = dp.message().models
     clipped = 10.0 / (10.0 * math.sqrt(4003))
     torch.testing.assert_close(new["w"], torch.full((4000,), (0.01 + clipped) / 2))
     assert dp.record("small_1").epsilon_spent == math.inf and dp.sigma == 0
@@ -41,14 +41,16 @@ def test_without_noise_it_is_the_equal_weight_mean_of_clipped_updates():
 def test_noise_has_the_calibrated_scale_and_is_the_seeds():
     dp = server(1.0, 0.5, seed=3, clients=4)
     dp.aggregate([update(0.0, 1)] * 4)  # four hospitals that did not move: the release is pure noise
-    (new,) = dp.messages()
+    (new,) = dp.message().models
     expected = dp.sigma * 0.5 / 4
     assert new["w"].std().item() == pytest.approx(expected, rel=0.05)
     again = server(1.0, 0.5, seed=3, clients=4)
     again.aggregate([update(0.0, 1)] * 4)
     other = server(1.0, 0.5, seed=4, clients=4)
     other.aggregate([update(0.0, 1)] * 4)
-    assert torch.equal(again.messages()[0]["w"], new["w"]) and not torch.equal(other.messages()[0]["w"], new["w"])
+    assert torch.equal(again.message().models[0]["w"], new["w"]) and not torch.equal(
+        other.message().models[0]["w"], new["w"]
+    )
 
 
 @pytest.mark.parametrize("epsilon", [1.0, 8.0])
@@ -89,7 +91,7 @@ def released_noise(updates: int, clients: int, stated: int = 0) -> torch.Tensor:
     strategy = load_strategy(FEDAVG, initial=lambda j: {k: v.clone() for k, v in START.items()})
     dp = ClientLevelDP(strategy, DPSpec("client_level", 1.0, 1e-5, 0.5, clients=stated), 10, 3, clients)
     dp.aggregate([update(0.0, 1)] * updates)
-    return dp.messages()[0]["w"]
+    return dp.message().models[0]["w"]
 
 
 def test_a_hospital_absent_does_not_change_the_noise_scale():
@@ -119,7 +121,7 @@ def test_a_nominal_count_is_refused_outside_client_level_dp():
     "mode, algorithm, message",
     [
         ("local", "fedavg", "client-level DP protects hospitals in a federation, not mode local"),
-        ("federated", "ifca-k2", "ifca-k2: sends a choice computed from the hospitals' records"),
+        ("federated", "ifca-k2", "ifca-k2: its updates carry extras the server's noise does not cover"),
     ],
 )
 def test_client_level_dp_is_refused_where_it_protects_nothing(tmp_path, tiny_partitions, mode, algorithm, message):

@@ -33,6 +33,7 @@ from fedhet.privacy import (
     validate_dp,
 )
 from fedhet.specs import GRAD_SAMPLE_MODES, DPSpec
+from fedhet.strategy import Message
 
 SMALL_MODEL = ModelSpec(conv1_channels=4, conv2_channels=8, kernel_size=5)
 TYPES = {"large_1": "large", "small_1": "small", "small_2": "small"}
@@ -69,7 +70,7 @@ def initial_state() -> dict[str, torch.Tensor]:
 
 def train(c: Client, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """One FedAvg round of local training from ``state``; the parameters the client sends."""
-    return c.train([state], 1, load_strategy(FEDAVG, initial=lambda j: initial_state())).parameters
+    return c.train(Message([state]), 1, load_strategy(FEDAVG, initial=lambda j: initial_state())).parameters
 
 
 def assert_states_equal(a: dict, b: dict) -> None:

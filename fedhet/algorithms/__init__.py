@@ -9,7 +9,7 @@ Adding an algorithm: write its module (and its tests) and add one ``Algorithm`` 
 schema, the experiment grids and the cell paths take any registered key.
 
 A key spells the algorithm and every parameter, in the registry's order: ``fedavg``,
-``fedprox-mu0.01``, ``fedper-head1``, ``shared-beta0.05-alpha0.5``, ``ifca-k2``.
+``fedprox-mu0.01``, ``fedper-head1``, ``shared-beta0.05-alpha0.5``, ``ifca-k2``, ``scaffold-eta1``.
 """
 
 from __future__ import annotations
@@ -49,6 +49,9 @@ class Algorithm:
     dp_compatible: bool = True
     # True where the algorithm needs the shared public set G drawn beside the hospitals.
     needs_shared_data: bool = False
+    # False where its updates carry extras beside the parameters (IFCA's pick, SCAFFOLD's
+    # control variates) that client-level DP's noise would not cover: refused under it.
+    client_level: bool = True
 
 
 ALGORITHMS = {
@@ -81,6 +84,14 @@ ALGORITHMS = {
             "IFCA: k global models; each client trains the one with the lowest loss on its own records",
             (Param("k", 2, 1, 8, integer=True),),
             dp_compatible=False,
+            client_level=False,
+        ),
+        Algorithm(
+            "scaffold",
+            "scaffold",
+            "SCAFFOLD: control variates correct each client's drift; the server steps by eta toward the mean",
+            (Param("eta", 1.0, 0.1, 10.0),),
+            client_level=False,
         ),
     )
 }

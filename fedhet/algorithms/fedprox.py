@@ -15,10 +15,11 @@ from fedhet import strategy
 
 
 class Strategy(strategy.Strategy):
-    def adjust_gradients(self, model: nn.Module, start: strategy.Parameters) -> None:
+    def adjust_gradients(self, model: nn.Module, local: strategy.LocalRound) -> None:
         mu = self.spec["mu"]
         if mu == 0:
             return
+        start = local.start
         with torch.no_grad():
             for name, param in model.named_parameters():
                 if name in start and param.grad is not None:
