@@ -5,6 +5,7 @@ from snakemake.utils import min_version, validate
 import sys
 
 from fedhet.config import replace_stated_keys, validate_config
+from fedhet.experiments import skipped_figures_text
 from fedhet.plan import plan_text
 
 min_version("9.0")
@@ -36,6 +37,8 @@ include: "rules/experiments.smk"
 # The size and cost of this configuration, before any job (dry runs too).
 if workflow.is_main_process:
     print(plan_text(config, workflow.resource_settings.cores or 1), file=sys.stderr)
+    if skipped := skipped_figures_text(config):
+        print(skipped, file=sys.stderr)
 
 
 rule all:

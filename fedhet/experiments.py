@@ -597,16 +597,29 @@ def figure_cells(config: dict, number: int) -> list[Cell]:
     return [cell for cell in cells if cell.algorithm == FEDAVG.key()]
 
 
-def configured_figures(config: dict) -> list[int]:
-    """The figures beyond Figure 1 that the config's experiments can build."""
-    numbers = []
-    for number in FIGURES:
+def figure_status(config: dict) -> dict[int, str]:
+    """Each figure beyond Figure 1: "" where the config's experiments can build it, else why
+    not (the ``ExperimentError`` naming what it needs), for the run to say."""
+    status = {}
+    for number in sorted(FIGURES):
         try:
             figure_cells(config, number)
-        except ExperimentError:
-            continue
-        numbers.append(number)
-    return numbers
+        except ExperimentError as err:
+            status[number] = str(err)
+        else:
+            status[number] = ""
+    return status
+
+
+def configured_figures(config: dict) -> list[int]:
+    """The figures beyond Figure 1 that the config's experiments can build."""
+    return [number for number, reason in figure_status(config).items() if not reason]
+
+
+def skipped_figures_text(config: dict) -> str:
+    """One line per figure the config cannot build, with the reason: printed before every run,
+    so that a renamed or missing experiment never drops its figure in silence."""
+    return "\n".join(f"fedhet: Figure {n} skipped: {why}" for n, why in figure_status(config).items() if why)
 
 
 def all_experiment_cells(config: dict) -> list[Cell]:

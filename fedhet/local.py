@@ -16,7 +16,7 @@ from typing import NamedTuple, Protocol
 import torch
 from torch import nn
 
-from fedhet.specs import TrainSpec
+from fedhet.specs import OPTIMIZERS, TrainSpec
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -39,7 +39,7 @@ def make_optimizer(params, spec: TrainSpec) -> torch.optim.Optimizer:
         return torch.optim.SGD(params, lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay)
     if spec.optimizer == "adam":
         return torch.optim.Adam(params, lr=spec.lr, weight_decay=spec.weight_decay)
-    raise ValueError(f"training.optimizer: unknown optimizer {spec.optimizer!r} (sgd, adam)")
+    raise ValueError(f"training.optimizer: unknown optimizer {spec.optimizer!r} ({', '.join(OPTIMIZERS)})")
 
 
 class LocalResult(NamedTuple):

@@ -68,6 +68,7 @@ ACCOUNTANTS = ("prv", "rdp")
 # How per-example gradients are clipped: fedhet's book-keeping (fedhet.clipping), or Opacus
 # computing per-sample gradients ("hooks" was its fastest on our CNN; "ew" and "functorch"
 # were 2.3–2.7× slower), kept as the reference.
+OPTIMIZERS = ("sgd", "adam")  # the local optimizer (fedhet.local.make_optimizer)
 OPACUS_MODES = ("hooks", "ew", "functorch")
 GRAD_SAMPLE_MODES = ("bookkeeping", *OPACUS_MODES)
 DEFAULT_GRAD_SAMPLE_MODE = "bookkeeping"

@@ -12,10 +12,13 @@ from fedhet.experiments import (
     ExperimentError,
     all_experiment_cells,
     check_experiments,
+    configured_figures,
     experiment_cells,
     figure_cells,
+    figure_status,
     figure_variants,
     grid_points,
+    skipped_figures_text,
 )
 from fedhet.partition import Scenario
 from fedhet.specs import DPSpec
@@ -319,3 +322,17 @@ def test_tuned_figures_train_the_settings_the_dp_selection_chose_on_validation_d
     ]
     assert {c.holdout for c in tuning} == {"validation"}
     assert len(table) == len({(c.mode, c.dp, c.optim) for c in tuning})  # every candidate was trained and read
+
+
+def test_a_renamed_experiments_figure_is_skipped_with_its_reason():
+    config = copy.deepcopy(STUDY)
+    config["experiments"]["my_remedies"] = config["experiments"].pop("remedies")
+    config = validate_config(config)
+    status = figure_status(config)
+    assert status[8] == "fig8: needs experiments.remedies in the config" and status[9] == ""
+    assert 8 not in configured_figures(config)
+    assert "fedhet: Figure 8 skipped: fig8: needs experiments.remedies in the config" in skipped_figures_text(config)
+    # the study's config builds every figure but the scanner shift's (PneumoniaMNIST's)
+    assert skipped_figures_text(STUDY).splitlines() == [
+        "fedhet: Figure 10 skipped: fig10: needs experiments.scanner_shift in the config"
+    ]

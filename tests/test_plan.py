@@ -53,6 +53,8 @@ def test_a_dry_run_prints_the_plan_with_what_snakemake_schedules(tmp_path, fashi
     planned = total.search(output)
     assert planned and int(planned[1]) == sum(jobs.values()) and len(jobs) == 3
     assert "wall time on 2 cores: at least" in output
+    # a figure the config cannot build is said, with its reason, never dropped in silence
+    assert "fedhet: Figure 10 skipped: fig10: needs experiments.scanner_shift in the config" in output
     assert main(["plan", "--config", "config/quick.yaml", "--cores", "2"]) == 0
     assert total.search(capsys.readouterr().out).groups() == planned.groups()  # the CLI says the same
 
