@@ -23,15 +23,15 @@ stays free of torch, for the workflow.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from fedhet.config import Cell, ConfigError, core_scenario, optim_key, seed_key
+from fedhet.config import Cell, ConfigError, core_scenario, optim_key
 from fedhet.data import dataset_spec, pool_counts
 from fedhet.experiments import dp_section_specs
+from fedhet.keys import AUDIT_CELL, ENGINE_AUDIT
 from fedhet.specs import CanarySpec, DPSpec, OptimSpec
 
 
@@ -87,29 +87,24 @@ class AuditCell:
     canaries: CanarySpec
 
     def key(self) -> str:
-        """``<scenario>/<mode>/<algorithm>/<dp>/<optim>/<canaries>/seed<k>``."""
+        """``<scenario>/<mode>/<algorithm>/<dp>/<optim>/<canaries>/seed<k>`` (``fedhet.keys.AUDIT_CELL``)."""
         c = self.cell
-        return f"{c.scenario}/{c.mode}/{c.algorithm}/{c.dp}/{c.optim}/{self.canaries.key()}/{seed_key(c.seed)}"
+        fields = {"scenario": c.scenario, "mode": c.mode, "algorithm": c.algorithm, "dp": c.dp, "optim": c.optim}
+        return AUDIT_CELL.key(**fields, canaries=self.canaries.key(), seed=c.seed)
 
     def directory(self, root: str = "results") -> str:
-        return f"{root}/audit/{self.key()}"
+        return f"{root}/{AUDIT_CELL.directory}/{self.key()}"  # AUDIT_CELL.path, from a built key
 
     @classmethod
     def parse(cls, key: str) -> AuditCell:
-        match = _AUDIT_KEY.fullmatch(key)
-        if not match:
-            raise ValueError(
-                f"audit cell key {key!r}: expected <scenario>/<mode>/<algorithm>/<dp>/<optim>/<canaries>/seed<k>"
-            )
-        cell = Cell(match["scenario"], match["mode"], int(match["seed"]), match["dp"], match["algorithm"])
-        cell = replace(cell, optim=OptimSpec.parse(match["optim"]).key())
-        return cls(cell, CanarySpec.parse(match["canaries"]))
+        f = AUDIT_CELL.parse(key)
+        if not f["seed"].isdigit():
+            raise ValueError(f"audit cell key {key!r}: seed {f['seed']!r} is not a number (audit cells test only)")
+        cell = Cell(f["scenario"], f["mode"], int(f["seed"]), f["dp"], f["algorithm"])
+        cell = replace(cell, optim=OptimSpec.parse(f["optim"]).key())
+        return cls(cell, CanarySpec.parse(f["canaries"]))
 
 
-_AUDIT_KEY = re.compile(
-    r"(?P<scenario>[^/]+)/(?P<mode>[^/]+)/(?P<algorithm>[^/]+)/(?P<dp>[^/]+)/(?P<optim>[^/]+)/(?P<canaries>[^/]+)"
-    r"/seed(?P<seed>[0-9]+)"
-)
 AUDIT_MODES = ("federated", "local")  # where the audited hospital trains (large_only: audit it in local)
 
 
@@ -151,24 +146,22 @@ class EngineAudit:
     seed: int
 
     def key(self) -> str:
-        """``engine/<scenario>/<hospital>/<dp>/<optim>/m<count>/seed<k>``."""
-        return f"engine/{self.scenario}/{self.hospital}/{self.dp}/{self.optim}/m{self.count}/{seed_key(self.seed)}"
+        """``engine/<scenario>/<hospital>/<dp>/<optim>/m<count>/seed<k>`` (``fedhet.keys.ENGINE_AUDIT``)."""
+        return ENGINE_AUDIT.key(
+            scenario=self.scenario, hospital=self.hospital, dp=self.dp, optim=self.optim, m=self.count, seed=self.seed
+        )
+
+    def directory(self, root: str = "results") -> str:
+        return f"{root}/{ENGINE_AUDIT.directory}/{self.key()}"
 
     @classmethod
     def parse(cls, key: str) -> EngineAudit:
-        match = _ENGINE_KEY.fullmatch(key)
-        if not match:
-            raise ValueError(
-                f"engine audit key {key!r}: expected engine/<scenario>/<hospital>/<dp>/<optim>/m<m>/seed<k>"
-            )
-        optim = OptimSpec.parse(match["optim"]).key()
-        dp = DPSpec.parse(match["dp"]).key()
-        return cls(match["scenario"], match["hospital"], dp, optim, int(match["count"]), int(match["seed"]))
-
-
-_ENGINE_KEY = re.compile(
-    r"engine/(?P<scenario>[^/]+)/(?P<hospital>[^/]+)/(?P<dp>[^/]+)/(?P<optim>[^/]+)/m(?P<count>[0-9]+)/seed(?P<seed>[0-9]+)"
-)
+        f = ENGINE_AUDIT.parse(key)
+        if not (f["m"].isdigit() and f["seed"].isdigit()):
+            raise ValueError(f"engine audit key {key!r}: m and seed must be numbers")
+        optim = OptimSpec.parse(f["optim"]).key()
+        dp = DPSpec.parse(f["dp"]).key()
+        return cls(f["scenario"], f["hospital"], dp, optim, int(f["m"]), int(f["seed"]))
 
 
 def engine_audits(config: dict) -> list[EngineAudit]:

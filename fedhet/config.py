@@ -15,6 +15,7 @@ import yaml
 
 from fedhet.data import DataError, check_abnormal_classes, dataset_spec
 from fedhet.holdout import HOLDOUTS
+from fedhet.keys import CELL, PARTITIONS
 from fedhet.partition import Scenario
 from fedhet.shift import normalise_shift
 from fedhet.specs import ModelSpec, OptimSpec, TrainSpec
@@ -172,23 +173,33 @@ class Cell:
     optim: str = OptimSpec().key()  # OptimSpec.key(): a grid passes its config's (optim_key)
 
     def directory(self, root: str = "results") -> str:
-        return f"{root}/cells/{self.key()}"
+        return CELL.path(root, **self.fields())
 
     def key(self) -> str:
-        """``<scenario>/<mode>/<algorithm>/<dp>/<optim>/seed<k>``: the cell's path below ``cells/``."""
-        return (
-            f"{self.scenario}/{self.mode}/{self.algorithm}/{self.dp}/{self.optim}/{seed_key(self.seed, self.holdout)}"
-        )
+        """``<scenario>/<mode>/<algorithm>/<dp>/<optim>/seed<k>``: the cell's path below ``cells/``
+        (``fedhet.keys.CELL``)."""
+        return CELL.key(**self.fields())
+
+    def fields(self) -> dict[str, str]:
+        """The key's fields as they appear in its path (``fedhet.keys.CELL``)."""
+        seed = seed_key(self.seed, self.holdout).removeprefix("seed")
+        return {
+            "scenario": self.scenario,
+            "mode": self.mode,
+            "algorithm": self.algorithm,
+            "dp": self.dp,
+            "optim": self.optim,
+            "seed": seed,
+        }
 
     @classmethod
     def parse(cls, key: str) -> Cell:
         """Inverse of ``key``."""
-        parts = key.split("/")
-        if len(parts) != 6 or not parts[5].startswith("seed"):
-            raise ValueError(f"cell key {key!r}: expected <scenario>/<mode>/<algorithm>/<dp>/<optim>/seed<k>")
-        scenario, mode, algorithm, dp, optim, seed = parts
-        number, holdout = parse_seed_key(seed)
-        return cls(scenario, mode, number, dp, algorithm, holdout, OptimSpec.parse(optim).key())
+        f = CELL.parse(key)
+        number, holdout = parse_seed_key(f["seed"])
+        return cls(
+            f["scenario"], f["mode"], number, f["dp"], f["algorithm"], holdout, OptimSpec.parse(f["optim"]).key()
+        )
 
     def labels(self) -> dict:
         """The cell's parameters as the columns of its output tables."""
@@ -203,7 +214,7 @@ class Cell:
         }
 
     def partitions(self, root: str = "results") -> str:
-        return f"{root}/partitions/{self.scenario}/{seed_key(self.seed, self.holdout)}"
+        return PARTITIONS.path(root, scenario=self.scenario, seed=self.fields()["seed"])
 
 
 def core_cells(config: dict) -> list[Cell]:

@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from fedhet import atomic_output
-from fedhet.config import Cell, core_scenario, parse_seed_key
+from fedhet.config import Cell, core_scenario
+from fedhet.keys import CELL
 from fedhet.metrics import summarise
 from fedhet.partition import Scenario
 from fedhet.specs import DPSpec, OptimSpec
@@ -177,24 +178,18 @@ def write_csv_atomic(df: pd.DataFrame, path: str | Path) -> None:
 
 
 def runtime_table(benchmark_paths: list[str | Path]) -> pd.DataFrame:
-    """Seconds and peak memory per training cell, from Snakemake's benchmark TSVs whose
-    paths mirror the cell's (``…/train_cell/<scenario>/<mode>/<algorithm>/<dp>/<optim>/seed<k>.tsv``)."""
+    """Seconds and peak memory per training cell, from Snakemake's benchmark TSVs, whose paths
+    are ``<root>/benchmarks/<rule>/<cell key>.tsv`` (``fedhet.keys.CELL.benchmark``)."""
     rows = []
     for path in benchmark_paths:
         path = Path(path)
         bench = pd.read_csv(path, sep="\t")
-        scenario, mode, algorithm, dp, optim = path.parts[-6:-1]
-        seed, holdout = parse_seed_key(path.stem)
+        key = "/".join(path.with_suffix("").parts[-len(CELL.segments) :])
+        cell = Cell.parse(key)
         rows.append(
             {
-                "rule": path.parts[-7],
-                "scenario": scenario,
-                "mode": mode,
-                "algorithm": algorithm,
-                "dp": dp,
-                "optim": optim,
-                "holdout": holdout,
-                "seed": seed,
+                "rule": path.parts[-len(CELL.segments) - 1],
+                **{k: getattr(cell, k) for k in ("scenario", "mode", "algorithm", "dp", "optim", "holdout", "seed")},
                 "seconds": float(bench["s"].iloc[0]),
                 "cpu_seconds": float(bench["cpu_time"].iloc[0]) if "cpu_time" in bench else float("nan"),
                 "max_rss_mb": float(bench["max_rss"].iloc[0]) if "max_rss" in bench else float("nan"),

@@ -2,6 +2,7 @@
 import fedhet.audit as fa
 import fedhet.config as fc
 import fedhet.experiments as fx
+import fedhet.keys as fk
 from fedhet.algorithms import AlgorithmSpec
 from fedhet.data import dataset_spec
 from fedhet.specs import CanarySpec
@@ -56,7 +57,7 @@ def external_file():
 
 def canary_file(wildcards):
     count = CanarySpec.parse(wildcards.canaries).count
-    return f"{RESULTS}/partitions/{wildcards.scenario}/canaries/seed{wildcards.seed}-m{count}.parquet"
+    return fk.CANARIES.path(RESULTS, scenario=wildcards.scenario, seed=wildcards.seed, m=count)
 
 
 def evaluation_params(wildcards):
@@ -97,7 +98,7 @@ def cell_rounds(cells):
 
 
 def cell_benchmarks(cells):
-    return [f"{RESULTS}/benchmarks/train_cell/{c.key()}.tsv" for c in cells]
+    return [fk.CELL.benchmark(RESULTS, "train_cell").format(**c.fields()) for c in cells]
 
 
 def partition_manifests(cells):
@@ -109,7 +110,7 @@ def shared_input(wildcards):
     spec = AlgorithmSpec.parse(wildcards.algorithm)
     if not spec.info.needs_shared_data:
         return {}
-    path = f"{RESULTS}/partitions/{wildcards.scenario}/shared/seed{wildcards.seed}-beta{spec['beta']:g}.parquet"
+    path = fk.SHARED.path(RESULTS, scenario=wildcards.scenario, seed=wildcards.seed, beta=f"{spec['beta']:g}")
     return {"shared": path}
 
 

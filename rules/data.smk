@@ -39,9 +39,9 @@ rule partition:
     input:
         raw_files,
     output:
-        directory(f"{RESULTS}/partitions/{{scenario}}/seed{{seed}}"),
+        directory(fk.PARTITIONS.pattern(RESULTS)),
     log:
-        f"{RESULTS}/logs/partition/{{scenario}}/seed{{seed}}.log",
+        fk.PARTITIONS.log(RESULTS, "partition"),
     conda:
         "../envs/fedhet.yaml"
     threads: 1
@@ -58,7 +58,7 @@ rule shared_data:
     input:
         raw_files,
     output:
-        f"{RESULTS}/partitions/{{scenario}}/shared/seed{{seed}}-beta{{beta}}.parquet",
+        fk.SHARED.pattern(RESULTS),
     log:
         f"{RESULTS}/logs/shared_data/{{scenario}}/seed{{seed}}-beta{{beta}}.log",
     conda:
@@ -78,7 +78,7 @@ rule canaries:
     input:
         raw_files,
     output:
-        f"{RESULTS}/partitions/{{scenario}}/canaries/seed{{seed}}-m{{m}}.parquet",
+        fk.CANARIES.pattern(RESULTS),
     log:
         f"{RESULTS}/logs/canaries/{{scenario}}/seed{{seed}}-m{{m}}.log",
     conda:

@@ -238,8 +238,8 @@ rule engine_audit_table:
     canaries, the design's largest reachable bound and whether the row is conclusive (a bound
     above the accounted ε fails the rule)."""
     input:
-        scores=[f"{RESULTS}/audit/{a.key()}/scores.parquet" for a in ENGINE_AUDITS],
-        privacy=[f"{RESULTS}/audit/{a.key()}/privacy.parquet" for a in ENGINE_AUDITS],
+        scores=[f"{a.directory(RESULTS)}/scores.parquet" for a in ENGINE_AUDITS],
+        privacy=[f"{a.directory(RESULTS)}/privacy.parquet" for a in ENGINE_AUDITS],
     output:
         report(
             f"{RESULTS}/tables/engine_audit.csv",

@@ -1,18 +1,18 @@
 rule train_cell:
     input:
         unpack(shared_input),
-        partitions=f"{RESULTS}/partitions/{{scenario}}/seed{{seed}}",
+        partitions=fk.PARTITIONS.pattern(RESULTS),
         external=external_file(),
     output:
-        metrics=f"{RESULTS}/cells/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/seed{{seed}}/metrics.parquet",
-        rounds=f"{RESULTS}/cells/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/seed{{seed}}/rounds.parquet",
-        privacy=f"{RESULTS}/cells/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/seed{{seed}}/privacy.parquet",
+        metrics=fk.CELL.pattern(RESULTS, "metrics.parquet"),
+        rounds=fk.CELL.pattern(RESULTS, "rounds.parquet"),
+        privacy=fk.CELL.pattern(RESULTS, "privacy.parquet"),
         # the machine and library build behind the numbers (fedhet.provenance), written by run_cell
-        provenance=f"{RESULTS}/cells/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/seed{{seed}}/provenance.json",
+        provenance=fk.CELL.pattern(RESULTS, "provenance.json"),
     log:
-        f"{RESULTS}/logs/train_cell/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/seed{{seed}}.log",
+        fk.CELL.log(RESULTS, "train_cell"),
     benchmark:
-        f"{RESULTS}/benchmarks/train_cell/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/seed{{seed}}.tsv"
+        fk.CELL.benchmark(RESULTS, "train_cell")
     conda:
         "../envs/fedhet.yaml"
     threads: 1
@@ -38,18 +38,18 @@ rule audit_cell:
     """A training cell with canaries planted at one hospital (fedhet.audit): its own path below
     audit/, so it never stands in for the cell without them."""
     input:
-        partitions=f"{RESULTS}/partitions/{{scenario}}/seed{{seed}}",
+        partitions=fk.PARTITIONS.pattern(RESULTS),
         canaries=canary_file,
     output:
-        scores=f"{RESULTS}/audit/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/{{canaries}}/seed{{seed}}/scores.parquet",
-        metrics=f"{RESULTS}/audit/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/{{canaries}}/seed{{seed}}/metrics.parquet",
-        rounds=f"{RESULTS}/audit/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/{{canaries}}/seed{{seed}}/rounds.parquet",
-        privacy=f"{RESULTS}/audit/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/{{canaries}}/seed{{seed}}/privacy.parquet",
-        provenance=f"{RESULTS}/audit/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/{{canaries}}/seed{{seed}}/provenance.json",
+        scores=fk.AUDIT_CELL.pattern(RESULTS, "scores.parquet"),
+        metrics=fk.AUDIT_CELL.pattern(RESULTS, "metrics.parquet"),
+        rounds=fk.AUDIT_CELL.pattern(RESULTS, "rounds.parquet"),
+        privacy=fk.AUDIT_CELL.pattern(RESULTS, "privacy.parquet"),
+        provenance=fk.AUDIT_CELL.pattern(RESULTS, "provenance.json"),
     log:
-        f"{RESULTS}/logs/audit_cell/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/{{canaries}}/seed{{seed}}.log",
+        fk.AUDIT_CELL.log(RESULTS, "audit_cell"),
     benchmark:
-        f"{RESULTS}/benchmarks/audit_cell/{{scenario}}/{{mode}}/{{algorithm}}/{{dp}}/{{optim}}/{{canaries}}/seed{{seed}}.tsv"
+        fk.AUDIT_CELL.benchmark(RESULTS, "audit_cell")
     conda:
         "../envs/fedhet.yaml"
     threads: 1
@@ -70,14 +70,14 @@ rule engine_audit:
     """White-box audit of the DP-SGD engine (fedhet.gradient_audit): the audited hospital trains
     alone with Dirac gradient canaries, scored from every released gradient."""
     input:
-        partitions=f"{RESULTS}/partitions/{{scenario}}/seed{{seed}}",
+        partitions=fk.PARTITIONS.pattern(RESULTS),
     output:
-        scores=f"{RESULTS}/audit/engine/{{scenario}}/{{hospital}}/{{dp}}/{{optim}}/m{{m}}/seed{{seed}}/scores.parquet",
-        privacy=f"{RESULTS}/audit/engine/{{scenario}}/{{hospital}}/{{dp}}/{{optim}}/m{{m}}/seed{{seed}}/privacy.parquet",
+        scores=fk.ENGINE_AUDIT.pattern(RESULTS, "scores.parquet"),
+        privacy=fk.ENGINE_AUDIT.pattern(RESULTS, "privacy.parquet"),
     log:
-        f"{RESULTS}/logs/engine_audit/{{scenario}}/{{hospital}}/{{dp}}/{{optim}}/m{{m}}/seed{{seed}}.log",
+        fk.ENGINE_AUDIT.log(RESULTS, "engine_audit"),
     benchmark:
-        f"{RESULTS}/benchmarks/engine_audit/{{scenario}}/{{hospital}}/{{dp}}/{{optim}}/m{{m}}/seed{{seed}}.tsv"
+        fk.ENGINE_AUDIT.benchmark(RESULTS, "engine_audit")
     conda:
         "../envs/fedhet.yaml"
     threads: 1

@@ -4,6 +4,7 @@ from fedhet import setup_logging
 from fedhet.audit import EngineAudit
 from fedhet.config import model_spec, train_spec
 from fedhet.gradient_audit import run_engine_audit
+from fedhet.keys import ENGINE_AUDIT
 from fedhet.partition import read_hospital
 from fedhet.privacy import privacy_table
 from fedhet.specs import DPSpec
@@ -11,8 +12,7 @@ from fedhet.tables import write_parquet_atomic
 
 log = setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
-w = snakemake.wildcards
-audit = EngineAudit.parse(f"engine/{w.scenario}/{w.hospital}/{w.dp}/{w.optim}/m{w.m}/seed{w.seed}")
+audit = EngineAudit.parse(ENGINE_AUDIT.key_of(snakemake.wildcards))
 config = {"model": snakemake.params.model, "training": snakemake.params.training}
 data = read_hospital(f"{snakemake.input.partitions}/{audit.hospital}.parquet", audit.hospital)
 dp = DPSpec.parse(audit.dp, **snakemake.params.privacy)

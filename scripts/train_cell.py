@@ -1,15 +1,14 @@
 from fedhet import setup_logging
 from fedhet.cell import run_cell
-from fedhet.config import Cell, parse_seed_key
+from fedhet.config import Cell
+from fedhet.keys import CELL
 
 setup_logging(snakemake.log[0])
-w = snakemake.wildcards
-seed, holdout = parse_seed_key(w.seed)
 config = {k: snakemake.params[k] for k in ("model", "training", "evaluation", "privacy")}
 config["device"] = snakemake.config["device"]  # where it runs: not a rerun trigger (rules/train.smk)
 run_cell(
     config,
-    Cell(w.scenario, w.mode, seed, w.dp, w.algorithm, holdout, w.optim),
+    Cell.parse(CELL.key_of(snakemake.wildcards)),
     snakemake.input.partitions,
     snakemake.input.external,
     snakemake.output.metrics,
