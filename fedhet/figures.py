@@ -15,17 +15,16 @@ import vl_convert as vlc
 
 from fedhet import atomic_output
 from fedhet.algorithms import FEDAVG
-from fedhet.experiments import (
+from fedhet.experiments import TUNINGS, coordinate
+from fedhet.figure_specs import (
     MODE_FIGURES,
     PRIVACY_FIGURES,
     REMEDY_FIGURES,
     SWEEP_FIGURES,
-    TUNINGS,
     ModeFigure,
     PrivacyFigure,
     RemedyFigure,
     SweepFigure,
-    coordinate,
 )
 from fedhet.metrics import summarise
 from fedhet.partition import Scenario

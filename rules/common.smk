@@ -2,6 +2,7 @@
 import fedhet.audit as fa
 import fedhet.config as fc
 import fedhet.experiments as fx
+import fedhet.figure_specs as ff
 import fedhet.keys as fk
 from fedhet.algorithms import AlgorithmSpec
 from fedhet.data import dataset_spec
@@ -24,7 +25,7 @@ TUNING_CELLS = fx.validation_cells(
     config, tuning=True
 )  # lr and C chosen per DP setting, on public proxies or private validation splits
 CHARGED_CELLS = fx.charged_cells(config)  # chosen privately: their tuning is charged
-FIGURES = fx.configured_figures(config)
+FIGURES = ff.configured_figures(config)
 RESULTS = fc.results_root(config)  # results/[<run>/]<dataset>
 AUDIT_CELLS = fa.audit_cells(config)  # canaries planted: never part of a figure
 ENGINE_AUDITS = fa.engine_audits(config)  # gradient canaries: the DP-SGD engine alone
@@ -118,8 +119,8 @@ def figure_inputs(wildcards, cell_files=cell_metrics):
     """A figure's cells and, where a privacy figure draws privately tuned settings, their
     tuning charges (fedhet.tuning)."""
     number = int(wildcards.n)
-    inputs = {"cells": cell_files(fx.figure_cells(config, number))}
-    if any(t == "validation" for t, _ in fx.figure_variants(config, number)):
+    inputs = {"cells": cell_files(ff.figure_cells(config, number))}
+    if any(t == "validation" for t, _ in ff.figure_variants(config, number)):
         inputs["charges"] = f"{RESULTS}/tables/tuning_charge.csv"
     return inputs
 
@@ -132,7 +133,7 @@ def figure_variants(wildcards):
     """(tuning, mode, dp, optim) of each cell a figure draws (fedhet.experiments.TUNINGS)."""
     return [
         {"tuning": t, "mode": c.mode, "dp": c.dp, "optim": c.optim}
-        for t, c in fx.figure_variants(config, int(wildcards.n))
+        for t, c in ff.figure_variants(config, int(wildcards.n))
     ]
 
 
@@ -162,7 +163,7 @@ def experiment_outputs():
     outputs += [
         f"{RESULTS}/tables/privacy_fig{n}.csv"
         for n in FIGURES
-        if n in fx.PRIVACY_FIGURES
+        if n in ff.PRIVACY_FIGURES
     ]
     if SWEEPS:
         outputs.append(f"{RESULTS}/tables/trends.csv")

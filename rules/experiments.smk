@@ -1,4 +1,4 @@
-# Experiments beyond the core grid: Figures 2–13 (fedhet.experiments.FIGURES), the sweeps' trend
+# Experiments beyond the core grid: Figures 2–13 (fedhet.figure_specs.FIGURES), the sweeps' trend
 # tests, the grid's cost, the hyperparameter selection tables and the audits' tables.
 
 

@@ -1,7 +1,7 @@
 import pandas as pd
 
 from fedhet import setup_logging
-from fedhet.experiments import PRIVACY_FIGURES
+from fedhet.figure_specs import PRIVACY_FIGURES
 from fedhet.figures import figure_data
 from fedhet.tables import read_cells, write_csv_atomic
 

@@ -8,18 +8,8 @@ import yaml
 
 from conftest import REPO
 from fedhet.config import Cell, ConfigError, core_cells, validate_config
-from fedhet.experiments import (
-    ExperimentError,
-    all_experiment_cells,
-    check_experiments,
-    configured_figures,
-    experiment_cells,
-    figure_cells,
-    figure_status,
-    figure_variants,
-    grid_points,
-    skipped_figures_text,
-)
+from fedhet.experiments import ExperimentError, all_experiment_cells, check_experiments, experiment_cells, grid_points
+from fedhet.figure_specs import configured_figures, figure_cells, figure_status, figure_variants, skipped_figures_text
 from fedhet.partition import Scenario
 from fedhet.specs import DPSpec
 
