@@ -1,7 +1,7 @@
 """The training side of the privacy audit: canaries planted in one hospital's training records,
 and the auditor's score of each canary from the model that hospital ends with.
 
-The canaries are drawn by ``fedhet.partition.draw_canaries`` (records outside every hospital,
+The canaries are drawn by ``fedhet.beyond_hospitals.draw_canaries`` (records outside every hospital,
 labels flipped, each included with probability ½); the statistics that turn scores into an ε
 lower bound are ``fedhet.audit``'s. The auditor plays the attacker: it holds the released model
 and the canaries it planted, never the hospital's own records.
@@ -17,8 +17,9 @@ import pandas as pd
 import torch
 from torch import nn
 
+from fedhet.beyond_hospitals import Canaries, read_canaries
 from fedhet.model import build_model, to_tensor
-from fedhet.partition import Canaries, HospitalData, read_canaries
+from fedhet.partition import HospitalData
 from fedhet.specs import CanarySpec, ModelSpec
 from fedhet.strategy import Parameters
 

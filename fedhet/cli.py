@@ -16,13 +16,14 @@ from tqdm import tqdm
 
 from fedhet import setup_logging
 from fedhet.algorithms import ALGORITHMS, AlgorithmSpec
+from fedhet.beyond_hospitals import draw_shared, write_shared
 from fedhet.cell import run_cell
 from fedhet.config import Cell, ConfigError, core_scenario, load_config, merged_config, optim_key
 from fedhet.data import DataError, binary_labels, dataset_spec, fetch_file, load_source, resolve_mirror
 from fedhet.device import DEVICES, resolve_device
 from fedhet.federated import MODES
 from fedhet.holdout import write_holdout_partitions
-from fedhet.partition import PartitionError, draw_shared, write_external, write_shared
+from fedhet.partition import PartitionError, write_external
 from fedhet.repro import DEFAULT_RUN
 from fedhet.repro import check as repro_check
 from fedhet.specs import DPSpec, check_spec

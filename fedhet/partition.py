@@ -2,8 +2,9 @@
 
 Owns the ``Scenario`` (hospital groups with sizes and abnormal ratios), its canonical
 string key (used in output paths, so a path names its parameters), the feasibility
-checks, the seeded disjoint draw, and the per-hospital Parquet files plus manifest; and the
-records drawn from outside every hospital (the shared set G, an audit's canaries).
+checks, the seeded disjoint draw (``allocate``: also what the hospitals leave, which
+``fedhet.beyond_hospitals`` and ``fedhet.public_proxy`` draw from), the validation view, and
+the per-hospital Parquet files plus manifest.
 """
 
 from __future__ import annotations
@@ -149,10 +150,10 @@ def draw(binary: np.ndarray, scenario: Scenario, seed: int, test_fraction: float
     the large hospital's size or ratio: sweeps over the large hospital compare like with
     like (common random numbers) instead of adding resampling noise.
     """
-    return _allocate(binary, scenario, seed, test_fraction)[0]
+    return allocate(binary, scenario, seed, test_fraction)[0]
 
 
-def _allocate(
+def allocate(
     binary: np.ndarray, scenario: Scenario, seed: int, test_fraction: float
 ) -> tuple[list[HospitalDraw], dict[int, np.ndarray]]:
     """The hospitals' draws and, per class, the permuted pool records no hospital took."""
@@ -180,78 +181,6 @@ def _allocate(
         )
     rest = {label: pools[label][cursor[label] :] for label in pools}
     return [by_name[name] for name in scenario.hospital_names()], rest
-
-
-def _beyond_hospitals(rest: dict[int, np.ndarray], size: int, binary: np.ndarray, what: str) -> dict[int, int]:
-    """How many records of each class a set of ``size`` at the pool's class balance takes from
-    what the hospitals left; raises naming ``what`` when the pool cannot give them."""
-    n_abnormal = int(round(size * binary.mean()))
-    need = {1: n_abnormal, 0: size - n_abnormal}
-    for label, name in ((1, "abnormal"), (0, "normal")):
-        if need[label] > len(rest[label]):
-            raise PartitionError(
-                f"{what}: needs {need[label]} {name} images beyond the hospitals'"
-                f" but the pool has {len(rest[label])} left"
-            )
-    return need
-
-
-def draw_shared(binary: np.ndarray, scenario: Scenario, seed: int, test_fraction: float, beta: float) -> np.ndarray:
-    """The shared public set G (Zhao et al. 2018): round(β × all hospitals' training records)
-    pool records no hospital holds, at the pool's class balance, taken after the hospitals
-    from the same seeded permutations (so G never changes what a hospital holds)."""
-    draws, rest = _allocate(binary, scenario, seed, test_fraction)
-    size = int(round(beta * sum(len(d.train_index) for d in draws)))
-    need = _beyond_hospitals(rest, size, binary, f"shared set beta={beta:g} for {scenario.key()}")
-    return np.sort(np.concatenate([rest[1][: need[1]], rest[0][: need[0]]]))
-
-
-def write_shared(path: Path, images: np.ndarray, labels: np.ndarray, binary: np.ndarray, index: np.ndarray) -> None:
-    """G in the hospital file format, every record a training record."""
-    table = images_table(images[index], labels[index], binary[index], ["train"] * len(index), index)
-    with atomic_output(path) as tmp:
-        pq.write_table(table, tmp)
-
-
-def draw_canaries(binary: np.ndarray, scenario: Scenario, seed: int, test_fraction: float, count: int) -> Canaries:
-    """An audit's ``count`` canaries: pool records no hospital holds, at the pool's class balance,
-    taken from the far end of what the hospitals left (the shared set G takes from the near
-    end), each with its label flipped (a mislabelled record is what a model must memorise to
-    fit, so membership shows in its loss) and included with probability ½ (seeded)."""
-    _, rest = _allocate(binary, scenario, seed, test_fraction)
-    need = _beyond_hospitals(rest, count, binary, f"audit canaries={count} for {scenario.key()}")
-    index = np.sort(np.concatenate([rest[label][len(rest[label]) - need[label] :] for label in (1, 0)]))
-    included = np.random.default_rng([seed, 3, count]).random(count) < 0.5
-    return Canaries(index, 1 - binary[index], included)
-
-
-@dataclass(frozen=True)
-class Canaries:
-    source_index: np.ndarray
-    labels: np.ndarray  # the flipped binary labels they are trained and scored with
-    included: np.ndarray  # bool: put into the audited hospital's training data
-
-
-def write_canaries(path: Path, images: np.ndarray, labels: np.ndarray, canaries: Canaries) -> None:
-    """The canaries in the hospital file format (``binary_label`` flipped, ``split`` = ``train``
-    where included, ``out`` where not): the auditor's record of every coin flip."""
-    split = np.where(canaries.included, "train", "out").tolist()
-    index = canaries.source_index
-    table = images_table(images[index], labels[index], canaries.labels, split, index)
-    with atomic_output(path) as tmp:
-        pq.write_table(table, tmp)
-
-
-def read_canaries(path: Path) -> tuple[np.ndarray, Canaries]:
-    """(images, canaries) as ``write_canaries`` wrote them."""
-    table = pq.read_table(path)
-    images = table_images(table).copy()  # writable: torch refuses to wrap a read-only buffer
-    canaries = Canaries(
-        table.column("source_index").to_numpy(),
-        table.column("binary_label").to_numpy().astype(np.int64),
-        np.asarray(table.column("split").to_pylist()) == "train",
-    )
-    return images, canaries
 
 
 def validation_view(draws: list[HospitalDraw], binary: np.ndarray, seed: int, fraction: float) -> list[HospitalDraw]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fedhet.partition import HospitalDraw, PartitionError, Scenario, _allocate, split_counts
+from fedhet.partition import HospitalDraw, PartitionError, Scenario, allocate, split_counts
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class PublicRecords:
 def leftover_records(binary: np.ndarray, scenario: Scenario, seed: int, test_fraction: float) -> PublicRecords:
     """The pool records no hospital of ``scenario`` holds at ``seed`` (what the shared set G and
     the audit canaries also draw from)."""
-    _, rest = _allocate(binary, scenario, seed, test_fraction)
+    _, rest = allocate(binary, scenario, seed, test_fraction)
     return PublicRecords(binary, {label: np.sort(rest[label]) for label in (0, 1)})
 
 

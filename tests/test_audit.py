@@ -19,10 +19,11 @@ from fedhet.audit import (
     guesses,
     p_value,
 )
+from fedhet.beyond_hospitals import draw_canaries, write_canaries
 from fedhet.canary import CanaryAudit
 from fedhet.cell import run_cell
 from fedhet.config import Cell, ConfigError, optim_key
-from fedhet.partition import Scenario, draw_canaries, read_hospital, write_canaries, write_partitions
+from fedhet.partition import Scenario, read_hospital, write_partitions
 from fedhet.specs import CanarySpec
 
 

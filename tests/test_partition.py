@@ -3,13 +3,12 @@ import json
 import numpy as np
 import pytest
 
+from fedhet.beyond_hospitals import draw_canaries, draw_shared
 from fedhet.partition import (
     HospitalGroup,
     PartitionError,
     Scenario,
     draw,
-    draw_canaries,
-    draw_shared,
     read_hospital,
     validation_view,
     write_partitions,

@@ -2,7 +2,7 @@
 trains on beside its own records.
 
 G is drawn from the pool, disjoint from every hospital and at the pool's class balance, with
-β × (all hospitals' training records) images (``fedhet.partition.draw_shared``); in hospitals it
+β × (all hospitals' training records) images (``fedhet.beyond_hospitals.draw_shared``); in hospitals it
 would come from patients who consented to sharing. The server first trains the initial model
 one epoch on G (warm-up), then hands each client a random α share of G, once; the client trains
 on its records plus that share every round. FedAvg weights stay the hospitals' own record
