@@ -6,31 +6,28 @@ same results always give the same bytes.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import altair as alt
 import numpy as np
 import pandas as pd
-import vl_convert as vlc
 
-from fedhet import atomic_output
 from fedhet.algorithms import FEDAVG
-from fedhet.experiments import TUNINGS, coordinate
+from fedhet.chart import GROUP_LABELS, METRIC_LABELS, style, titled_grid, value_scale
+from fedhet.experiments import coordinate
 from fedhet.figure_specs import (
     MODE_FIGURES,
     PRIVACY_FIGURES,
     REMEDY_FIGURES,
     SWEEP_FIGURES,
     ModeFigure,
-    PrivacyFigure,
     RemedyFigure,
     SweepFigure,
 )
 from fedhet.metrics import summarise
 from fedhet.partition import Scenario
+from fedhet.privacy_figures import privacy_chart, privacy_figure_data
 from fedhet.specs import DPSpec
 from fedhet.sweeps import sweep_summary
-from fedhet.tables import MODE_LABELS, group_mean, seed_summary, with_settings
+from fedhet.tables import MODE_LABELS, group_mean, seed_summary
 
 
 def fig1_data(metrics: pd.DataFrame, reference: dict[str, dict[str, float]] | None = None) -> pd.DataFrame:
@@ -42,20 +39,6 @@ def fig1_data(metrics: pd.DataFrame, reference: dict[str, dict[str, float]] | No
         s["study"] = s["mode"].map(lambda m: reference[m]["auroc"])
     order = {m: i for i, m in enumerate(MODE_LABELS)}
     return s.sort_values("mode", key=lambda c: c.map(order)).reset_index(drop=True)
-
-
-def style(chart: alt.Chart, spec: dict) -> alt.Chart:
-    return chart.configure_axis(labelFontSize=spec["font_size"], titleFontSize=spec["font_size"]).configure_legend(
-        labelFontSize=spec["font_size"], titleFontSize=spec["font_size"]
-    )
-
-
-def titled_grid(rows: list[list[alt.Chart]], title: str, subtitle: str, spec: dict) -> alt.Chart:
-    """Panels in rows under one title and subtitle, styled."""
-    chart = alt.vconcat(*[alt.hconcat(*row) for row in rows]).properties(
-        title=alt.TitleParams(title, subtitle=subtitle)
-    )
-    return style(chart, spec).configure_title(fontSize=spec["font_size"] + 2)
 
 
 def fig1_chart(data: pd.DataFrame, spec: dict) -> alt.Chart:
@@ -78,28 +61,6 @@ def fig1_chart(data: pd.DataFrame, spec: dict) -> alt.Chart:
         title=alt.TitleParams("Figure 1: AUROC on the small hospitals' test data", subtitle=subtitle),
     )
     return style(chart, spec)
-
-
-def save_svg(chart: alt.Chart, path: str | Path) -> None:
-    svg = vlc.vegalite_to_svg(chart.to_json())
-    with atomic_output(path) as tmp:
-        tmp.write_text(svg)
-
-
-METRIC_LABELS = {
-    "recall": "recall",
-    "precision": "precision",
-    "auroc": "AUROC",
-    "specificity": "specificity",
-    "auprc": "AUPRC",
-}
-
-
-def value_scale(data: pd.DataFrame, margin: float = 0.02) -> alt.Scale:
-    """A metric axis spanning every mean and interval in ``data``, kept within [0, 1]."""
-    low = max(0.0, float(np.nanmin(data[["ci_low", "mean"]].to_numpy())) - margin)
-    high = min(1.0, float(np.nanmax(data[["ci_high", "mean"]].to_numpy())) + margin)
-    return alt.Scale(domain=[low, high], zero=False)
 
 
 def sweep_figure_data(metrics: pd.DataFrame, figure: SweepFigure) -> pd.DataFrame:
@@ -156,145 +117,6 @@ def sweep_chart(data: pd.DataFrame, figure: SweepFigure, spec: dict) -> alt.Char
     if figure.facet == "metric":
         rows = [[panel for row in rows for panel in row]]
     return titled_grid(rows, figure.title, "line: mean over seeds; band: 95% CI over seeds", spec)
-
-
-PLACEMENT_LABELS = {
-    "all": "DP at every hospital",
-    "small_hospitals": "DP at small hospitals only",
-    "large_hospitals": "DP at large hospitals only",
-    "client_level": "client-level DP at the server",
-}
-GROUP_LABELS = {"small": "small hospitals (mean)", "large": "large hospital"}
-
-
-def curve_label(mode: str, placement: str, clipping_only: bool = False) -> str:
-    if placement == "none":
-        return f"{MODE_LABELS[mode]}, no DP"
-    label = "large only, DP" if mode == "large_only" else f"{MODE_LABELS[mode]}, {PLACEMENT_LABELS[placement]}"
-    return f"{label}, clipping only (ε = ∞)" if clipping_only else label
-
-
-def privacy_figure_data(
-    metrics: pd.DataFrame,
-    figure: PrivacyFigure,
-    variants: pd.DataFrame | None = None,
-    charges: pd.DataFrame | None = None,
-) -> pd.DataFrame:
-    """Per tuning (how lr and C were set, ``fedhet.experiments.TUNINGS``), curve (mode and DP
-    placement), evaluated group (small mean, large) and metric: mean and 95% CI over seeds at
-    each ε. References are drawn flat: no-DP rows (no ε) and clipping-only rows (ε = ∞: the
-    curve's clipping without its noise).
-
-    ``variants`` (tuning, mode, dp, optim) says which cells each tuning drew (a cell chosen two
-    ways counts under both; none: all fixed). A privately tuned setting is placed at
-    ``epsilon_axis`` = its total ε from ``charges`` (``fedhet.tuning.tuning_charges``: the
-    largest over its private hospitals of training plus tuning); the others at their ε."""
-    points = pd.concat([group_mean(metrics, t) for t in GROUP_LABELS], ignore_index=True)
-    # With the hyperparameters each point trained with: fixed in Figures 6-7, chosen per setting in 12-13.
-    points = with_settings(points[points["metric"].isin(figure.metrics)])
-    if variants is None:
-        points = points.assign(tuning="fixed")
-    else:
-        points = points.merge(variants[["tuning", "mode", "dp", "optim"]].drop_duplicates(), on=["mode", "dp", "optim"])
-    wanted = set(figure.curves) | {(mode, "none") for mode in figure.references}
-    points = points[[(m, p) in wanted for m, p in zip(points["mode"], points["placement"], strict=True)]]
-    points = points.assign(epsilon_axis=points["epsilon"])
-    charged = (points["tuning"] == "validation") & np.isfinite(points["epsilon"])
-    if charged.any():
-        if charges is None:
-            raise ValueError(f"fig{figure.number}: privately tuned settings need their tuning charges")
-        total = charges.groupby(["mode", "dp", "optim"])["epsilon_total"].max()
-        keys = zip(points.loc[charged, "mode"], points.loc[charged, "dp"], points.loc[charged, "optim"], strict=True)
-        points.loc[charged, "epsilon_axis"] = [total[key] for key in keys]
-    data = summarise(
-        points,
-        ["tuning", "mode", "placement", "hospital_type", "metric", "epsilon", "epsilon_axis", "delta"]
-        + ["max_grad_norm", "lr"],
-    )
-    clipping_only = np.isinf(data["epsilon"])
-    data["curve"] = [
-        curve_label(m, p, c) for m, p, c in zip(data["mode"], data["placement"], clipping_only, strict=True)
-    ]
-    data["reference"] = (data["placement"] == "none") | clipping_only
-    data["group"] = data["hospital_type"].map(GROUP_LABELS)
-    data.insert(0, "figure", figure.number)
-    order = ["tuning", "metric", "hospital_type", "reference", "curve", "epsilon"]
-    return data.sort_values(order, kind="stable").reset_index(drop=True)
-
-
-def privacy_chart(data: pd.DataFrame, figure: PrivacyFigure, spec: dict) -> alt.Chart:
-    """Metrics against ε (log axis): DP curves with 95% bands; no-DP and clipping-only
-    references dashed. One panel per metric and group; with several tunings, one column per
-    tuning, the privately tuned one against its total ε."""
-    eps = data.loc[~data["reference"], "epsilon_axis"]
-    # a margin on the log axis, so that a curve's end points (and a lone tuned point) show whole
-    low_eps, high_eps = float(eps.min()) / 1.25, float(eps.max()) * 1.25
-    # A reference is one value per seed set: drawn flat across the ε range.
-    flat = data[data["reference"]]
-    plotted = pd.concat(
-        [data[~data["reference"]], flat.assign(epsilon_axis=low_eps), flat.assign(epsilon_axis=high_eps)],
-        ignore_index=True,
-    )
-    tunings = [t for t in TUNINGS if t in set(data["tuning"])]
-    deltas = ", ".join(f"{d:g}".replace("e-0", "e-") for d in sorted(data["delta"].dropna().unique()))
-    what = "training, and tuning where charged" if "validation" in tunings else "whole training"
-    x = alt.X(
-        "epsilon_axis:Q",
-        title=f"ε (per hospital, {what}; δ = {deltas})",
-        scale=alt.Scale(type="log", domain=[low_eps, high_eps], nice=False),
-        axis=alt.Axis(format="~g"),
-    )
-    line_color = alt.Color(
-        "curve:N", title=None, legend=alt.Legend(orient="bottom", symbolType="stroke", columns=2, labelLimit=400)
-    )
-    dash = alt.StrokeDash("reference:N", legend=None, scale=alt.Scale(domain=[False, True], range=[[1, 0], [5, 4]]))
-
-    def panel(metric: str, group: str, tuning: str, title: str) -> alt.Chart:
-        subset = plotted[plotted["metric"] == metric]
-        rows = subset[(subset["group"] == group) & (subset["tuning"] == tuning)]
-        base = alt.Chart(rows).encode(x=x, detail="curve:N")
-        scale = value_scale(subset)
-        band = base.mark_area(opacity=0.15, clip=True).encode(
-            y=alt.Y("ci_low:Q", scale=scale), y2="ci_high:Q", fill=alt.Fill("curve:N", legend=None)
-        )
-        line = base.mark_line(point=True, clip=True).encode(
-            y=alt.Y("mean:Q", title=METRIC_LABELS[metric], scale=scale),
-            color=line_color,
-            strokeDash=dash,
-            tooltip=["curve", "epsilon", "epsilon_axis", "lr", "max_grad_norm", "mean", "ci_low", "ci_high", "n"],
-        )
-        return (band + line).properties(width=spec["width"], height=spec["height"], title=title)
-
-    letters = iter("abcdefghijklmnopqrstuvwxyz")
-    if len(tunings) == 1:
-        grid = [
-            [
-                panel(metric, group, tunings[0], f"({next(letters)}) {METRIC_LABELS[metric]}, {group}")
-                for group in GROUP_LABELS.values()
-            ]
-            for metric in figure.metrics
-        ]
-    else:
-        grid = [
-            [
-                panel(
-                    metric,
-                    group,
-                    tuning,
-                    f"({next(letters)}) {METRIC_LABELS[metric]}, {group}: {TUNING_LABELS[tuning]}",
-                )
-                for tuning in tunings
-            ]
-            for metric in figure.metrics
-            for group in GROUP_LABELS.values()
-        ]
-    subtitle = "line: mean over seeds; band: 95% CI over seeds; dashed: the same training without DP"
-    if np.isinf(data["epsilon"]).any():
-        subtitle += ", or clipping without noise (ε = ∞)"
-    return titled_grid(grid, figure.title, subtitle, spec)
-
-
-TUNING_LABELS = {"fixed": "lr and C fixed", "public": "tuned on public proxies", "validation": "tuned privately"}
 
 
 def setting_label(scenario: str, dp: str) -> str:
