@@ -58,7 +58,9 @@ def external_file():
 
 def canary_file(wildcards):
     count = CanarySpec.parse(wildcards.canaries).count
-    return fk.CANARIES.path(RESULTS, scenario=wildcards.scenario, seed=wildcards.seed, m=count)
+    return fk.CANARIES.path(
+        RESULTS, scenario=wildcards.scenario, seed=wildcards.seed, m=count
+    )
 
 
 def evaluation_params(wildcards):
@@ -99,7 +101,9 @@ def cell_rounds(cells):
 
 
 def cell_benchmarks(cells):
-    return [fk.CELL.benchmark(RESULTS, "train_cell").format(**c.fields()) for c in cells]
+    return [
+        fk.CELL.benchmark(RESULTS, "train_cell").format(**c.fields()) for c in cells
+    ]
 
 
 def partition_manifests(cells):
@@ -111,7 +115,12 @@ def shared_input(wildcards):
     spec = AlgorithmSpec.parse(wildcards.algorithm)
     if not spec.info.needs_shared_data:
         return {}
-    path = fk.SHARED.path(RESULTS, scenario=wildcards.scenario, seed=wildcards.seed, beta=f"{spec['beta']:g}")
+    path = fk.SHARED.path(
+        RESULTS,
+        scenario=wildcards.scenario,
+        seed=wildcards.seed,
+        beta=f"{spec['beta']:g}",
+    )
     return {"shared": path}
 
 
