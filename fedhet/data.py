@@ -80,7 +80,7 @@ PNEUMONIA_MNIST = DatasetSpec(
     base_url="https://zenodo.org/records/10519652/files/",
     files={"pneumoniamnist.npz": "28209eda62fecd6e6a2d98b1501bb15f"},
     reader="medmnist",
-    pool_class_counts={0: 1349, 1: 3883},  # train + val
+    pool_class_counts={0: 1214, 1: 3494},  # the official train split
     class_names={0: "normal", 1: "pneumonia"},
 )
 
@@ -205,14 +205,16 @@ def _read_fashion(directory: Path, spec: DatasetSpec) -> SourceData:
 def _read_medmnist(directory: Path, spec: DatasetSpec) -> SourceData:
     (file_name,) = spec.files
     with np.load(directory / file_name) as npz:
-        # train + val form the pool hospitals draw from; the official test split is external.
-        pool_images = np.concatenate([npz["train_images"], npz["val_images"]])
-        pool_labels = np.concatenate([npz["train_labels"], npz["val_labels"]]).reshape(-1)
+        # The official splits keep their roles: hospitals draw from train, val is public (what
+        # public tuning trains and scores on, so no hospital record chooses a setting) and test
+        # is the external set.
         return SourceData(
-            pool_images=pool_images,
-            pool_labels=pool_labels.astype(np.int64),
+            pool_images=npz["train_images"],
+            pool_labels=npz["train_labels"].reshape(-1).astype(np.int64),
             external_images=npz["test_images"],
             external_labels=npz["test_labels"].reshape(-1).astype(np.int64),
+            public_images=npz["val_images"],
+            public_labels=npz["val_labels"].reshape(-1).astype(np.int64),
         )
 
 

@@ -8,7 +8,14 @@ import yaml
 
 from conftest import REPO
 from fedhet.config import Cell, ConfigError, core_cells, validate_config
-from fedhet.experiments import ExperimentError, all_experiment_cells, check_experiments, experiment_cells, grid_points
+from fedhet.experiments import (
+    ExperimentError,
+    all_experiment_cells,
+    check_experiments,
+    chosen_on,
+    experiment_cells,
+    grid_points,
+)
 from fedhet.figure_specs import configured_figures, figure_cells, figure_status, figure_variants, skipped_figures_text
 from fedhet.partition import Scenario
 from fedhet.specs import DPSpec
@@ -296,22 +303,31 @@ def test_bad_choices_are_named(extra, entry, message):
     "config_file, results",
     [("config.yaml", "dp_selection.csv"), ("pneumonia.yaml", "pneumonia_mnist/dp_selection.csv")],
 )
-def test_tuned_figures_train_the_settings_the_dp_selection_chose_on_validation_data(config_file, results):
-    """A shipped config's dp_tuned choices are its committed dp_selection's chosen rows: one per
-    setting the tuning experiments cover, chosen on validation cells."""
+def test_tuned_figures_train_the_settings_the_dp_selection_chose(config_file, results):
+    """A shipped config's choices are its committed dp_selection's chosen rows: per holdout the
+    tuning experiments ran, one per setting they cover, in the experiment chosen on it."""
     import pandas as pd
 
     config = validate_config(yaml.safe_load((REPO / "config" / config_file).read_text()))
     table = pd.read_csv(REPO / "docs" / "results" / results)
-    chosen = table[table["chosen"]]
-    assert len(chosen) == len(table.groupby(["mode", "placement", "epsilon"], dropna=False))
-    tuned = {(c.mode, c.dp, c.optim) for c in experiment_cells(config, "dp_tuned")}
-    assert tuned == set(zip(chosen["mode"], chosen["dp"], chosen["optim"], strict=True))
+    if "holdout" not in table:  # tables from before tuning had two ways chose on validation only
+        table["holdout"] = "validation"
     tuning = [
         c for n, s in config["experiments"].items() if n.startswith("dp_tuning") for c in experiment_cells(config, n)
     ]
-    assert {c.holdout for c in tuning} == {"validation"}
-    assert len(table) == len({(c.mode, c.dp, c.optim) for c in tuning})  # every candidate was trained and read
+    assert {c.holdout for c in tuning} == set(table["holdout"])
+    tuned = {
+        name: spec for name, spec in config["experiments"].items() if "choices" in spec and name.startswith("dp_tuned")
+    }
+    assert sorted(chosen_on(spec) for spec in tuned.values()) == sorted(set(table["holdout"]))
+    for name, spec in tuned.items():
+        rows = table[table["holdout"] == chosen_on(spec)]
+        chosen = rows[rows["chosen"]]
+        assert len(chosen) == len(rows.groupby(["mode", "placement", "epsilon"], dropna=False)), name
+        cells = {(c.mode, c.dp, c.optim) for c in experiment_cells(config, name)}
+        assert cells == set(zip(chosen["mode"], chosen["dp"], chosen["optim"], strict=True)), name
+        trained = {(c.mode, c.dp, c.optim) for c in tuning if c.holdout == chosen_on(spec)}
+        assert len(rows) == len(trained)  # every candidate was trained and read
 
 
 def test_a_renamed_experiments_figure_is_skipped_with_its_reason():
