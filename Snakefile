@@ -4,9 +4,9 @@ from snakemake.utils import min_version, validate
 
 import sys
 
-from fedhet.config import replace_stated_keys, validate_config
-from fedhet.figure_specs import skipped_figures_text
-from fedhet.plan import plan_text
+from fedhet.workflow.config import replace_stated_keys, validate_config
+from fedhet.workflow.figure_specs import skipped_figures_text
+from fedhet.analysis.plan import plan_text
 
 min_version("9.0")
 

@@ -24,14 +24,14 @@ from pathlib import Path
 import torch
 
 from fedhet.cli import prepare_inputs
-from fedhet.client import Client
-from fedhet.config import Cell, core_scenario, load_config, model_spec, optim_key, train_spec
+from fedhet.data.partition import Scenario, read_hospital
 from fedhet.device import CPU, DEVICES, resolve_device
-from fedhet.federated import Site, run_mode
-from fedhet.model import train_flops_per_image
-from fedhet.partition import Scenario, read_hospital
-from fedhet.privacy import private_hospitals
-from fedhet.specs import DPSpec
+from fedhet.privacy.accounting import private_hospitals
+from fedhet.training.client import Client
+from fedhet.training.federated import Site, run_mode
+from fedhet.training.model import train_flops_per_image
+from fedhet.workflow.config import Cell, core_scenario, load_config, model_spec, optim_key, train_spec
+from fedhet.workflow.specs import DPSpec
 
 
 def matmul_peak(threads: int, n: int = 2048, repeats: int = 20) -> float:

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from fedhet.client import Client
-from fedhet.clipping import BookKeeping
-from fedhet.partition import HospitalData
-from fedhet.specs import DPSpec, ModelSpec, TrainSpec
+from fedhet.data.partition import HospitalData
+from fedhet.privacy.clipping import BookKeeping
+from fedhet.training.client import Client
+from fedhet.workflow.specs import DPSpec, ModelSpec, TrainSpec
 
 
 def best_ms(step: Callable[[], object], steps: int, repeats: int) -> list[float]:

@@ -11,7 +11,7 @@ Settings (each run is a fresh process, one thread, settings interleaved run by r
     mkldnn_off_avx2 both: compared with mkldnn_off, whether oneDNN off leaves the numbers to no
                     ISA-dependent kernel on this machine
 
-For each: wall seconds of the cell (training and evaluation, as ``fedhet.cell.run_cell`` runs it
+For each: wall seconds of the cell (training and evaluation, as ``fedhet.training.cell.run_cell`` runs it
 in the workflow) over ``--runs`` runs (median, min, max); whether its metrics equal the default's
 bit for bit (else the largest absolute difference), and the ``*_avx2`` settings' with their twin
 on this machine's own ISA; the small hospitals' mean AUROC, precision and recall under each. One
@@ -44,9 +44,9 @@ def worker(setting: str, config_path: Path, seed: int, work: Path) -> dict:
     """One cell under ``setting``, in this process: seconds, metrics (as a list of values)."""
     import torch
 
-    from fedhet.cell import run_cell
-    from fedhet.config import Cell, core_scenario, load_config, optim_key
-    from fedhet.provenance import collect
+    from fedhet.analysis.provenance import collect
+    from fedhet.training.cell import run_cell
+    from fedhet.workflow.config import Cell, core_scenario, load_config, optim_key
 
     if setting.startswith("mkldnn_off"):
         torch.backends.mkldnn.enabled = False
@@ -78,7 +78,7 @@ def worker(setting: str, config_path: Path, seed: int, work: Path) -> dict:
 
 def prepare(config_path: Path, seed: int, work: Path) -> None:
     from fedhet.cli import prepare_inputs
-    from fedhet.config import Cell, core_scenario, load_config, optim_key
+    from fedhet.workflow.config import Cell, core_scenario, load_config, optim_key
 
     config = load_config(config_path)
     prepare_inputs(config, Cell(core_scenario(config).key(), "federated", seed, "nodp", optim=optim_key(config)), work)
@@ -138,7 +138,7 @@ def main() -> None:
                 runs[setting].append(run_one(setting, args, work))
                 print(f"run {i + 1}/{args.runs} {setting}: {runs[setting][-1]['seconds']:.1f}s", file=sys.stderr)
     reference = runs[args.settings[0]][0]["values"]
-    from fedhet.provenance import collect
+    from fedhet.analysis.provenance import collect
 
     machine = collect()
     machine["threads"] = 1

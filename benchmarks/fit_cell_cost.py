@@ -1,4 +1,4 @@
-"""Fit the cost model of ``fedhet.plan`` to measured cell times, and write fedhet/cell_cost.json.
+"""Fit the cost model of ``fedhet.analysis.plan`` to measured cell times, and write fedhet/analysis/cell_cost.json.
 
     python benchmarks/fit_cell_cost.py          # reads docs/results/runtime.csv
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fedhet.plan import COST_FILE, trained_images
+from fedhet.analysis.plan import COST_FILE, trained_images
 
 ROOT = Path(__file__).resolve().parent.parent
 EPOCHS, TEST_FRACTION = 10, 0.2  # the study config the runtime table was measured with

@@ -15,18 +15,18 @@ from pathlib import Path
 from tqdm import tqdm
 
 from fedhet import setup_logging
-from fedhet.algorithms import ALGORITHMS, AlgorithmSpec
-from fedhet.beyond_hospitals import draw_shared, write_shared
-from fedhet.cell import run_cell
-from fedhet.config import Cell, ConfigError, core_scenario, load_config, merged_config, optim_key
-from fedhet.data import DataError, binary_labels, dataset_spec, fetch_file, load_source, resolve_mirror
+from fedhet.analysis.repro import DEFAULT_RUN
+from fedhet.analysis.repro import check as repro_check
+from fedhet.data.beyond_hospitals import draw_shared, write_shared
+from fedhet.data.holdout import write_holdout_partitions
+from fedhet.data.partition import PartitionError, write_external
+from fedhet.data.sources import DataError, binary_labels, dataset_spec, fetch_file, load_source, resolve_mirror
 from fedhet.device import DEVICES, resolve_device
-from fedhet.federated import MODES
-from fedhet.holdout import write_holdout_partitions
-from fedhet.partition import PartitionError, write_external
-from fedhet.repro import DEFAULT_RUN
-from fedhet.repro import check as repro_check
-from fedhet.specs import DPSpec, check_spec
+from fedhet.training.cell import run_cell
+from fedhet.training.federated import MODES
+from fedhet.workflow.algorithms import ALGORITHMS, AlgorithmSpec
+from fedhet.workflow.config import Cell, ConfigError, core_scenario, load_config, merged_config, optim_key
+from fedhet.workflow.specs import DPSpec, check_spec
 
 
 def prepare_inputs(config: dict, cell: Cell, out: Path) -> tuple[Path, Path]:
@@ -131,7 +131,7 @@ def cmd_repro_check(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from fedhet.plan import plan_text
+    from fedhet.analysis.plan import plan_text
 
     print(plan_text(merged_config([Path("config/config.yaml"), *args.config]), args.cores))
     return 0

@@ -1,13 +1,13 @@
 # Helpers shared by the rules: config slices, cell expansion, and input functions.
-import fedhet.audit as fa
-import fedhet.config as fc
-import fedhet.experiments as fx
-import fedhet.figure_specs as ff
-import fedhet.keys as fk
-from fedhet.algorithms import AlgorithmSpec
-from fedhet.data import dataset_spec
-from fedhet.specs import CanarySpec
-from fedhet.tables import study_reference
+import fedhet.privacy.audit as fa
+import fedhet.workflow.config as fc
+import fedhet.workflow.experiments as fx
+import fedhet.workflow.figure_specs as ff
+import fedhet.workflow.keys as fk
+from fedhet.workflow.algorithms import AlgorithmSpec
+from fedhet.data.sources import dataset_spec
+from fedhet.workflow.specs import CanarySpec
+from fedhet.analysis.tables import study_reference
 
 # An infeasible grid point stops here, naming it, before any job is scheduled.
 fx.check_experiments(config)
@@ -73,7 +73,7 @@ def evaluation_params(wildcards):
 
 def training_params():
     """The training slice without the learning rate: a cell's rate is its path's optimiser key
-    (fedhet.specs.OptimSpec), so a config's new rate makes new cells instead of retraining old ones.
+    (fedhet.workflow.specs.OptimSpec), so a config's new rate makes new cells instead of retraining old ones.
     """
     return {k: v for k, v in config["training"].items() if k != "lr"}
 
@@ -126,7 +126,7 @@ def shared_input(wildcards):
 
 def figure_inputs(wildcards, cell_files=cell_metrics):
     """A figure's cells and, where a privacy figure draws privately tuned settings, their
-    tuning charges (fedhet.tuning)."""
+    tuning charges (fedhet.analysis.tuning)."""
     number = int(wildcards.n)
     inputs = {"cells": cell_files(ff.figure_cells(config, number))}
     if any(t == "validation" for t, _ in ff.figure_variants(config, number)):
@@ -139,7 +139,7 @@ def figure_privacy_inputs(wildcards):
 
 
 def figure_variants(wildcards):
-    """(tuning, mode, dp, optim) of each cell a figure draws (fedhet.experiments.TUNINGS)."""
+    """(tuning, mode, dp, optim) of each cell a figure draws (fedhet.workflow.experiments.TUNINGS)."""
     return [
         {"tuning": t, "mode": c.mode, "dp": c.dp, "optim": c.optim}
         for t, c in ff.figure_variants(config, int(wildcards.n))

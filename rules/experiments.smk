@@ -1,4 +1,4 @@
-# Experiments beyond the core grid: Figures 2–13 (fedhet.figure_specs.FIGURES), the sweeps' trend
+# Experiments beyond the core grid: Figures 2–13 (fedhet.workflow.figure_specs.FIGURES), the sweeps' trend
 # tests, the grid's cost, the hyperparameter selection tables and the audits' tables.
 
 
@@ -152,7 +152,7 @@ rule selection:
 
 rule dp_selection:
     """Learning rate and C per DP setting, chosen on public proxies or on private validation
-    splits from the scores the small hospitals release (fedhet.tuning)."""
+    splits from the scores the small hospitals release (fedhet.analysis.tuning)."""
     input:
         cell_metrics(TUNING_CELLS),
     output:
@@ -178,7 +178,7 @@ rule dp_selection:
 
 rule tuning_charge:
     """What choosing lr and C on private validation splits costs each private hospital, added
-    to its final run's ε (fedhet.tuning.tuning_charges)."""
+    to its final run's ε (fedhet.analysis.tuning.tuning_charges)."""
     input:
         candidates=cell_privacy([c for c in TUNING_CELLS if c.holdout == "validation"]),
         finals=cell_privacy(CHARGED_CELLS),

@@ -7,7 +7,7 @@ rule train_cell:
         metrics=fk.CELL.pattern(RESULTS, "metrics.parquet"),
         rounds=fk.CELL.pattern(RESULTS, "rounds.parquet"),
         privacy=fk.CELL.pattern(RESULTS, "privacy.parquet"),
-        # the machine and library build behind the numbers (fedhet.provenance), written by run_cell
+        # the machine and library build behind the numbers (fedhet.analysis.provenance), written by run_cell
         provenance=fk.CELL.pattern(RESULTS, "provenance.json"),
     log:
         fk.CELL.log(RESULTS, "train_cell"),
@@ -35,7 +35,7 @@ rule train_cell:
 
 
 rule audit_cell:
-    """A training cell with canaries planted at one hospital (fedhet.audit): its own path below
+    """A training cell with canaries planted at one hospital (fedhet.privacy.audit): its own path below
     audit/, so it never stands in for the cell without them."""
     input:
         partitions=fk.PARTITIONS.pattern(RESULTS),
@@ -67,7 +67,7 @@ rule audit_cell:
 
 
 rule engine_audit:
-    """White-box audit of the DP-SGD engine (fedhet.gradient_audit): the audited hospital trains
+    """White-box audit of the DP-SGD engine (fedhet.training.gradient_audit): the audited hospital trains
     alone with Dirac gradient canaries, scored from every released gradient."""
     input:
         partitions=fk.PARTITIONS.pattern(RESULTS),

@@ -1,8 +1,8 @@
 import pandas as pd
 
 from fedhet import setup_logging
-from fedhet.audit import audit_table
-from fedhet.tables import write_csv_atomic
+from fedhet.io import write_csv_atomic
+from fedhet.privacy.audit import audit_table
 
 log = setup_logging(snakemake.log[0])
 p, scores, privacy = snakemake.params, snakemake.input.scores, snakemake.input.privacy

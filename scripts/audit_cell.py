@@ -1,8 +1,8 @@
 from fedhet import setup_logging
-from fedhet.audit import AuditCell
-from fedhet.canary import CanaryAudit
-from fedhet.cell import run_cell
-from fedhet.keys import AUDIT_CELL
+from fedhet.privacy.audit import AuditCell
+from fedhet.training.canary import CanaryAudit
+from fedhet.training.cell import run_cell
+from fedhet.workflow.keys import AUDIT_CELL
 
 setup_logging(snakemake.log[0])
 audit = AuditCell.parse(AUDIT_CELL.key_of(snakemake.wildcards))

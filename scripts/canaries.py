@@ -1,9 +1,9 @@
 from pathlib import Path
 
 from fedhet import setup_logging
-from fedhet.beyond_hospitals import draw_canaries, write_canaries
-from fedhet.data import binary_labels, load_source
-from fedhet.partition import Scenario
+from fedhet.data.beyond_hospitals import draw_canaries, write_canaries
+from fedhet.data.partition import Scenario
+from fedhet.data.sources import binary_labels, load_source
 
 log = setup_logging(snakemake.log[0])
 data = snakemake.params.data

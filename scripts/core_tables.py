@@ -1,5 +1,5 @@
 from fedhet import setup_logging
-from fedhet.tables import (
+from fedhet.analysis.tables import (
     comparison_markdown,
     comparison_table,
     external_table,

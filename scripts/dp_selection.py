@@ -1,6 +1,7 @@
 from fedhet import setup_logging
-from fedhet.tables import read_cells, write_csv_atomic
-from fedhet.tuning import choices_yaml, dp_selection_table
+from fedhet.analysis.tables import read_cells
+from fedhet.analysis.tuning import choices_yaml, dp_selection_table
+from fedhet.io import write_csv_atomic
 
 log = setup_logging(snakemake.log[0])
 table = dp_selection_table(read_cells(snakemake.input), snakemake.params.score_noise)

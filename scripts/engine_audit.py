@@ -1,14 +1,14 @@
 import torch
 
 from fedhet import setup_logging
-from fedhet.audit import EngineAudit
-from fedhet.config import model_spec, train_spec
-from fedhet.gradient_audit import run_engine_audit
-from fedhet.keys import ENGINE_AUDIT
-from fedhet.partition import read_hospital
-from fedhet.privacy import privacy_table
-from fedhet.specs import DPSpec
-from fedhet.tables import write_parquet_atomic
+from fedhet.data.partition import read_hospital
+from fedhet.io import write_parquet_atomic
+from fedhet.privacy.accounting import privacy_table
+from fedhet.privacy.audit import EngineAudit
+from fedhet.training.gradient_audit import run_engine_audit
+from fedhet.workflow.config import model_spec, train_spec
+from fedhet.workflow.keys import ENGINE_AUDIT
+from fedhet.workflow.specs import DPSpec
 
 log = setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

@@ -1,8 +1,8 @@
 from pathlib import Path
 
 from fedhet import setup_logging
-from fedhet.data import binary_labels, load_source
-from fedhet.partition import write_external
+from fedhet.data.partition import write_external
+from fedhet.data.sources import binary_labels, load_source
 
 log = setup_logging(snakemake.log[0])
 data = snakemake.params.data

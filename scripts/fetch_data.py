@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from fedhet import setup_logging
-from fedhet.data import dataset_spec, fetch_file, resolve_mirror
+from fedhet.data.sources import dataset_spec, fetch_file, resolve_mirror
 
 log = setup_logging(snakemake.log[0])
 out = Path(snakemake.output[0])

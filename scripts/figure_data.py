@@ -1,9 +1,10 @@
 import pandas as pd
 
 from fedhet import setup_logging
-from fedhet.figure_specs import PRIVACY_FIGURES
-from fedhet.figures import figure_data
-from fedhet.tables import read_cells, write_csv_atomic
+from fedhet.analysis.figures import figure_data
+from fedhet.analysis.tables import read_cells
+from fedhet.io import write_csv_atomic
+from fedhet.workflow.figure_specs import PRIVACY_FIGURES
 
 setup_logging(snakemake.log[0])
 number = int(snakemake.wildcards.n)

@@ -1,10 +1,10 @@
 from pathlib import Path
 
 from fedhet import setup_logging
-from fedhet.config import parse_seed_key
-from fedhet.data import load_source
-from fedhet.holdout import write_holdout_partitions
-from fedhet.partition import Scenario
+from fedhet.data.holdout import write_holdout_partitions
+from fedhet.data.partition import Scenario
+from fedhet.data.sources import load_source
+from fedhet.workflow.config import parse_seed_key
 
 log = setup_logging(snakemake.log[0])
 seed, holdout = parse_seed_key(snakemake.wildcards.seed)

@@ -1,8 +1,9 @@
 import pandas as pd
 
 from fedhet import setup_logging
-from fedhet.tables import check_privacy_budgets, read_cells, write_csv_atomic
-from fedhet.tuning import with_tuning
+from fedhet.analysis.tables import check_privacy_budgets, read_cells
+from fedhet.analysis.tuning import with_tuning
+from fedhet.io import write_csv_atomic
 
 log = setup_logging(snakemake.log[0])
 table = read_cells(snakemake.input.cells)

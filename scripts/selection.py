@@ -1,5 +1,6 @@
 from fedhet import setup_logging
-from fedhet.tables import read_cells, selection_table, write_csv_atomic
+from fedhet.analysis.tables import read_cells, selection_table
+from fedhet.io import write_csv_atomic
 
 log = setup_logging(snakemake.log[0])
 table = selection_table(read_cells(snakemake.input))

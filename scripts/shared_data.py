@@ -1,10 +1,10 @@
 from pathlib import Path
 
 from fedhet import setup_logging
-from fedhet.beyond_hospitals import draw_shared, write_shared
-from fedhet.config import parse_seed_key
-from fedhet.data import binary_labels, load_source
-from fedhet.partition import Scenario
+from fedhet.data.beyond_hospitals import draw_shared, write_shared
+from fedhet.data.partition import Scenario
+from fedhet.data.sources import binary_labels, load_source
+from fedhet.workflow.config import parse_seed_key
 
 log = setup_logging(snakemake.log[0])
 data = snakemake.params.data

@@ -1,7 +1,7 @@
 from fedhet import setup_logging
-from fedhet.cell import run_cell
-from fedhet.config import Cell
-from fedhet.keys import CELL
+from fedhet.training.cell import run_cell
+from fedhet.workflow.config import Cell
+from fedhet.workflow.keys import CELL
 
 setup_logging(snakemake.log[0])
 config = {k: snakemake.params[k] for k in ("model", "training", "evaluation", "privacy")}

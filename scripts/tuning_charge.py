@@ -1,6 +1,7 @@
 from fedhet import setup_logging
-from fedhet.tables import read_cells, write_csv_atomic
-from fedhet.tuning import tuning_charges
+from fedhet.analysis.tables import read_cells
+from fedhet.analysis.tuning import tuning_charges
+from fedhet.io import write_csv_atomic
 
 log = setup_logging(snakemake.log[0])
 candidates, finals = read_cells(snakemake.input.candidates), read_cells(snakemake.input.finals)

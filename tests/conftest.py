@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import yaml
 
-from fedhet.data import MIRROR_ENV, DataError, dataset_spec, fetch_file
-from fedhet.partition import HospitalData, Scenario, write_partitions
+from fedhet.data.partition import HospitalData, Scenario, write_partitions
+from fedhet.data.sources import MIRROR_ENV, DataError, dataset_spec, fetch_file
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = "results/fashion_mnist"  # where the quick config's outputs go (no run name; its dataset)

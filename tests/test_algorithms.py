@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from conftest import synthetic_hospital
-from fedhet.algorithms import ALGORITHMS, FEDAVG, AlgorithmSpec, load_strategy
-from fedhet.client import Client
-from fedhet.federated import Site, check_algorithm, run_mode
-from fedhet.model import to_tensor
-from fedhet.specs import DPSpec, ModelSpec, TrainSpec
+from fedhet.training.client import Client
+from fedhet.training.federated import Site, check_algorithm, run_mode
+from fedhet.training.model import to_tensor
+from fedhet.workflow.algorithms import ALGORITHMS, FEDAVG, AlgorithmSpec, load_strategy
+from fedhet.workflow.specs import DPSpec, ModelSpec, TrainSpec
 
 SPEC = ModelSpec(conv1_channels=4, conv2_channels=8, kernel_size=3)
 TRAIN = TrainSpec(rounds=2, local_epochs=1, batch_size=32, lr=0.05)
@@ -133,7 +133,7 @@ def test_fedper_head_never_reaches_the_server_and_each_hospital_keeps_its_own():
     received: list[set[str]] = []
 
     def spy(algorithm):
-        import fedhet.algorithms.fedper as fedper
+        import fedhet.training.algorithms.fedper as fedper
 
         original = fedper.Strategy.aggregate
 
@@ -173,7 +173,7 @@ def test_ifca_logs_each_clients_pick_and_averages_within_clusters():
 
 
 def test_ifca_aggregation_leaves_an_unpicked_model_alone():
-    from fedhet.strategy import Update
+    from fedhet.training.strategy import Update
 
     init = {"w": torch.zeros(2)}
     strategy = load_strategy(AlgorithmSpec.parse("ifca-k3"), initial=lambda j: {"w": torch.full((2,), float(j))})
@@ -215,7 +215,7 @@ def test_shared_data_warms_up_and_hands_each_client_an_alpha_share():
 def test_shared_data_keeps_fedavg_weights_at_the_hospitals_own_counts():
     hospitals = sites()
     received: list[int] = []
-    import fedhet.algorithms.shared as shared
+    import fedhet.training.algorithms.shared as shared
 
     original = shared.Strategy.aggregate
 

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from fedhet.audit import (
+from fedhet.data.beyond_hospitals import draw_canaries, write_canaries
+from fedhet.data.partition import Scenario, read_hospital, write_partitions
+from fedhet.privacy.audit import (
     AuditCell,
     AuditError,
     EngineAudit,
@@ -19,12 +21,10 @@ from fedhet.audit import (
     guesses,
     p_value,
 )
-from fedhet.beyond_hospitals import draw_canaries, write_canaries
-from fedhet.canary import CanaryAudit
-from fedhet.cell import run_cell
-from fedhet.config import Cell, ConfigError, optim_key
-from fedhet.partition import Scenario, read_hospital, write_partitions
-from fedhet.specs import CanarySpec
+from fedhet.training.canary import CanaryAudit
+from fedhet.training.cell import run_cell
+from fedhet.workflow.config import Cell, ConfigError, optim_key
+from fedhet.workflow.specs import CanarySpec
 
 
 def test_without_privacy_loss_the_p_value_is_a_fair_coins_tail():

@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from conftest import TINY_CONFIG
-from fedhet.algorithms import FEDAVG, AlgorithmSpec, load_strategy
-from fedhet.cell import run_cell
-from fedhet.client_dp import ClientLevelDP
-from fedhet.config import Cell
-from fedhet.privacy import RDP_ORDERS
-from fedhet.specs import DPSpec
-from fedhet.strategy import Update
+from fedhet.privacy.accounting import RDP_ORDERS
+from fedhet.training.cell import run_cell
+from fedhet.training.client_dp import ClientLevelDP
+from fedhet.training.strategy import Update
+from fedhet.workflow.algorithms import FEDAVG, AlgorithmSpec, load_strategy
+from fedhet.workflow.config import Cell
+from fedhet.workflow.specs import DPSpec
 
 START = {"w": torch.zeros(4000), "b": torch.zeros(3)}
 
@@ -111,7 +111,7 @@ def test_a_stated_nominal_count_is_the_denominator_and_in_the_key():
 
 
 def test_a_nominal_count_is_refused_outside_client_level_dp():
-    from fedhet.specs import check_spec
+    from fedhet.workflow.specs import check_spec
 
     with pytest.raises(ValueError, match="dp clients 4: .* not of placement all"):
         check_spec(DPSpec("all", 1.0, 1e-5, 1.0, clients=4))

@@ -1,4 +1,4 @@
-"""Book-keeping clipping (``fedhet.clipping``) against per-example gradients from ``torch.func``
+"""Book-keeping clipping (``fedhet.privacy.clipping``) against per-example gradients from ``torch.func``
 and against Opacus' hooks engine: the same norms, the same clipped sums, the same noised
 gradients and the same ε."""
 
@@ -10,9 +10,9 @@ from test_privacy import SMALL_MODEL, hospital
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from fedhet.client import Client
-from fedhet.clipping import BookKeeping
-from fedhet.specs import DPSpec, TrainSpec
+from fedhet.privacy.clipping import BookKeeping
+from fedhet.training.client import Client
+from fedhet.workflow.specs import DPSpec, TrainSpec
 
 
 @pytest.fixture(autouse=True)
@@ -69,7 +69,7 @@ def test_norms_and_clipped_sums_equal_torch_func_per_example_gradients(ghost, ch
 
 
 def test_the_rule_instantiates_the_cnn_convolutions_and_ghosts_its_linear_layer():
-    from fedhet.model import build_model
+    from fedhet.training.model import build_model
 
     model = build_model(SMALL_MODEL, 0)
     bk = BookKeeping(model)

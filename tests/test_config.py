@@ -4,8 +4,16 @@ import pytest
 import yaml
 
 from conftest import REPO
-from fedhet.config import Cell, ConfigError, core_cells, replace_stated_keys, results_root, train_spec, validate_config
-from fedhet.specs import OptimSpec
+from fedhet.workflow.config import (
+    Cell,
+    ConfigError,
+    core_cells,
+    replace_stated_keys,
+    results_root,
+    train_spec,
+    validate_config,
+)
+from fedhet.workflow.specs import OptimSpec
 
 BASE = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
@@ -65,7 +73,7 @@ def test_outputs_are_scoped_by_run_name_and_dataset():
 def test_full_scale_run_states_its_experiments_and_merges_the_rest():
     from snakemake.utils import update_config
 
-    from fedhet.experiments import all_experiment_cells, experiment_cells
+    from fedhet.workflow.experiments import all_experiment_cells, experiment_cells
 
     path = REPO / "config" / "full_scale_run.yaml"
     config = copy.deepcopy(BASE)

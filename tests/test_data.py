@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fedhet import data
-from fedhet.config import ConfigError, validate_config
-from fedhet.data import FASHION_MNIST, DataError, binary_labels, fetch_file, read_idx
+from fedhet.data import sources as data
+from fedhet.data.sources import FASHION_MNIST, DataError, binary_labels, fetch_file, read_idx
+from fedhet.workflow.config import ConfigError, validate_config
 
 TINY_HOSPITALS = [{"type": "large", "count": 1, "size": 100, "abnormal_ratio": 0.5}]
 

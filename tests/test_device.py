@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from fedhet.cli import main
-from fedhet.config import ConfigError, load_config
 from fedhet.device import resolve_device
+from fedhet.workflow.config import ConfigError, load_config
 
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
 no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is visible")

@@ -7,8 +7,9 @@ import pytest
 import yaml
 
 from conftest import REPO
-from fedhet.config import Cell, ConfigError, core_cells, validate_config
-from fedhet.experiments import (
+from fedhet.data.partition import Scenario
+from fedhet.workflow.config import Cell, ConfigError, core_cells, validate_config
+from fedhet.workflow.experiments import (
     ExperimentError,
     all_experiment_cells,
     check_experiments,
@@ -16,9 +17,14 @@ from fedhet.experiments import (
     experiment_cells,
     grid_points,
 )
-from fedhet.figure_specs import configured_figures, figure_cells, figure_status, figure_variants, skipped_figures_text
-from fedhet.partition import Scenario
-from fedhet.specs import DPSpec
+from fedhet.workflow.figure_specs import (
+    configured_figures,
+    figure_cells,
+    figure_status,
+    figure_variants,
+    skipped_figures_text,
+)
+from fedhet.workflow.specs import DPSpec
 
 STUDY = validate_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
 STUDY_CORE = Scenario.from_config(STUDY["hospitals"]).key()
@@ -194,7 +200,7 @@ def test_remedies_run_the_keys_the_selection_chose_on_validation_data():
     chosen on validation splits; under DP the same keys less the ones DP cannot cover."""
     import pandas as pd
 
-    from fedhet.algorithms import AlgorithmSpec
+    from fedhet.workflow.algorithms import AlgorithmSpec
 
     selection = pd.read_csv(REPO / "docs" / "results" / "selection.csv")
     chosen = set(selection.loc[selection["chosen"], "algorithm"])

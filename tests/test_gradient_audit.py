@@ -9,11 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-import fedhet.dpsgd as dpsgd
-from fedhet.audit import AuditError, engine_audit_table, max_bound, with_power
-from fedhet.gradient_audit import GradientCanaries, run_engine_audit
-from fedhet.privacy import privacy_table
-from fedhet.specs import DPSpec, ModelSpec, TrainSpec
+import fedhet.privacy.dpsgd as dpsgd
+from fedhet.privacy.accounting import privacy_table
+from fedhet.privacy.audit import AuditError, engine_audit_table, max_bound, with_power
+from fedhet.training.gradient_audit import GradientCanaries, run_engine_audit
+from fedhet.workflow.specs import DPSpec, ModelSpec, TrainSpec
 
 # Full-batch training (n = B, so q = 1) of a small MLP for 10 steps: each canary then meets
 # the Gaussian mechanism 10 times, and 2,000 canaries fit among its 4,290 coordinates.

@@ -3,10 +3,10 @@ import re
 import pytest
 
 from conftest import REPO
-from fedhet.audit import AuditCell, EngineAudit
-from fedhet.config import Cell
-from fedhet.keys import CELL, LAYOUTS, PARTITIONS
-from fedhet.specs import CanarySpec
+from fedhet.privacy.audit import AuditCell, EngineAudit
+from fedhet.workflow.config import Cell
+from fedhet.workflow.keys import CELL, LAYOUTS, PARTITIONS
+from fedhet.workflow.specs import CanarySpec
 
 VALUES = {
     "scenario": "large1x300r0.5-small2x60r0.1",
@@ -47,7 +47,7 @@ def test_key_types_round_trip_through_the_layouts(holdout):
 
 
 def test_no_rule_retypes_a_path_of_a_layout():
-    """Cells, audits and partitions take their paths from fedhet.keys: a rule spells none."""
+    """Cells, audits and partitions take their paths from fedhet.workflow.keys: a rule spells none."""
     spelled = re.compile(r"/(cells|audit|partitions)/\{\{")
     for path in sorted((REPO / "rules").glob("*.smk")) + [REPO / "Snakefile"]:
         for number, line in enumerate(path.read_text().splitlines(), 1):

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from fedhet.metrics import binary_metrics, mean_ci, summarise
+from fedhet.analysis.metrics import binary_metrics, mean_ci, summarise
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from fedhet.beyond_hospitals import draw_canaries, draw_shared
-from fedhet.partition import (
+from fedhet.data.beyond_hospitals import draw_canaries, draw_shared
+from fedhet.data.partition import (
     HospitalGroup,
     PartitionError,
     Scenario,

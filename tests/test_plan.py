@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from conftest import copy_workflow, snakemake
+from fedhet.analysis.plan import CellCost, plan_table, trained_images
 from fedhet.cli import main
-from fedhet.config import merged_config
-from fedhet.plan import CellCost, plan_table, trained_images
+from fedhet.workflow.config import merged_config
 
 QUICK = "large1x3000r0.5-small4x300r0.1"  # train splits: 2,400 and 4 × 240
 

@@ -16,14 +16,8 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from conftest import TINY_CONFIG
-from fedhet.algorithms import FEDAVG, load_strategy
-from fedhet.cell import run_cell
-from fedhet.client import Client, TrainSpec
-from fedhet.config import Cell
-from fedhet.dpsgd import _conv2d_grad_sample
-from fedhet.model import ModelSpec, build_model
-from fedhet.partition import HospitalData
-from fedhet.privacy import (
+from fedhet.data.partition import HospitalData
+from fedhet.privacy.accounting import (
     RDP_ORDERS,
     calibrate_sigma,
     epsilon_spent,
@@ -32,8 +26,14 @@ from fedhet.privacy import (
     steps_per_epoch,
     validate_dp,
 )
-from fedhet.specs import GRAD_SAMPLE_MODES, DPSpec
-from fedhet.strategy import Message
+from fedhet.privacy.dpsgd import _conv2d_grad_sample
+from fedhet.training.cell import run_cell
+from fedhet.training.client import Client, TrainSpec
+from fedhet.training.model import ModelSpec, build_model
+from fedhet.training.strategy import Message
+from fedhet.workflow.algorithms import FEDAVG, load_strategy
+from fedhet.workflow.config import Cell
+from fedhet.workflow.specs import GRAD_SAMPLE_MODES, DPSpec
 
 SMALL_MODEL = ModelSpec(conv1_channels=4, conv2_channels=8, kernel_size=5)
 TYPES = {"large_1": "large", "small_1": "small", "small_2": "small"}

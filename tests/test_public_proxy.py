@@ -3,10 +3,10 @@ import json
 import numpy as np
 import pytest
 
-from fedhet.data import SourceData
-from fedhet.holdout import write_holdout_partitions
-from fedhet.partition import HospitalGroup, PartitionError, Scenario, draw, read_hospital
-from fedhet.public_proxy import draw_proxies, leftover_records, split_records
+from fedhet.data.holdout import write_holdout_partitions
+from fedhet.data.partition import HospitalGroup, PartitionError, Scenario, draw, read_hospital
+from fedhet.data.public_proxy import draw_proxies, leftover_records, split_records
+from fedhet.data.sources import SourceData
 
 # The FashionMNIST pool in miniature: 18,000 abnormal and 42,000 normal labels.
 BINARY = np.r_[np.ones(18000, dtype=np.int64), np.zeros(42000, dtype=np.int64)]

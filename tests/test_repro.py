@@ -1,6 +1,6 @@
-"""The reproducibility contract: every cell records its machine (fedhet.provenance), and
+"""The reproducibility contract: every cell records its machine (fedhet.analysis.provenance), and
 `fedhet repro-check` reruns the cells behind a committed table and reports the deviation
-(fedhet.repro): 0 on the machine that built it, exactly a perturbation where one was made, and
+(fedhet.analysis.repro): 0 on the machine that built it, exactly a perturbation where one was made, and
 a missing row as a structural error."""
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ import pytest
 import torch
 
 from conftest import OUT, TINY_CONFIG, copy_workflow
-from fedhet.cell import run_cell
+from fedhet.analysis.provenance import FIELDS, collect, cpu_model, provenance_table
+from fedhet.analysis.repro import compare_tables
 from fedhet.cli import main
-from fedhet.config import Cell
-from fedhet.provenance import FIELDS, collect, cpu_model, provenance_table
-from fedhet.repro import compare_tables
+from fedhet.training.cell import run_cell
+from fedhet.workflow.config import Cell
 
 TABLES = ("table2.csv", "table3.csv")
 
@@ -46,7 +46,7 @@ def test_cpu_model_reads_cpuinfo_and_falls_back_to_platform(tmp_path):
 
 def test_provenance_imports_no_torch():
     """The Snakefile and rules import fedhet modules: provenance must not pull torch in."""
-    code = "import sys, fedhet.provenance, fedhet.repro; assert 'torch' not in sys.modules"
+    code = "import sys, fedhet.analysis.provenance, fedhet.analysis.repro; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -6,15 +6,15 @@ import yaml
 from test_algorithms import TRAIN, run, sites, values
 
 from conftest import REPO
-from fedhet.algorithms import AlgorithmSpec, load_strategy
-from fedhet.algorithms import scaffold as scaffold_module
-from fedhet.algorithms.scaffold import momentum_weight
-from fedhet.client_dp import ClientLevelDP
-from fedhet.config import validate_config
-from fedhet.experiments import ExperimentError, check_experiments
-from fedhet.server import fit
-from fedhet.specs import DPSpec, TrainSpec
-from fedhet.strategy import Strategy, Update
+from fedhet.training.algorithms import scaffold as scaffold_module
+from fedhet.training.algorithms.scaffold import momentum_weight
+from fedhet.training.client_dp import ClientLevelDP
+from fedhet.training.server import fit
+from fedhet.training.strategy import Strategy, Update
+from fedhet.workflow.algorithms import AlgorithmSpec, load_strategy
+from fedhet.workflow.config import validate_config
+from fedhet.workflow.experiments import ExperimentError, check_experiments
+from fedhet.workflow.specs import DPSpec, TrainSpec
 
 
 def test_with_its_controls_held_at_zero_scaffold_is_fedavg_bit_for_bit(monkeypatch):

@@ -8,13 +8,13 @@ import pytest
 import yaml
 
 from conftest import REPO
-from fedhet.audit import AUDIT_MODES
-from fedhet.data import DATASETS
+from fedhet.data.holdout import HOLDOUTS
+from fedhet.data.shift import KINDS
+from fedhet.data.sources import DATASETS
 from fedhet.device import DEVICES
-from fedhet.experiments import GRID_FIELDS, TUNINGS
-from fedhet.holdout import HOLDOUTS
-from fedhet.shift import KINDS
-from fedhet.specs import GRAD_SAMPLE_MODES, MODE_TAKES_ALGORITHM, OPTIMIZERS, PLACEMENTS
+from fedhet.privacy.audit import AUDIT_MODES
+from fedhet.workflow.experiments import GRID_FIELDS, TUNINGS
+from fedhet.workflow.specs import GRAD_SAMPLE_MODES, MODE_TAKES_ALGORITHM, OPTIMIZERS, PLACEMENTS
 
 SCHEMA = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
 DEFS, TOP = SCHEMA["definitions"], SCHEMA["properties"]
@@ -53,5 +53,5 @@ def test_grid_fields_and_shift_kinds_are_the_codes():
     pattern = EXPERIMENT["grid"]["propertyNames"]["pattern"]
     assert re.search(r"\(([a-z_|]+)\)", pattern).group(1).split("|") == list(GRID_FIELDS)
     described = DEFS["hospital_group"]["properties"]["shift"]["description"]
-    kinds = re.search(r"with kind (.+?) \(fedhet/shift.py\)", " ".join(described.split())).group(1)
+    kinds = re.search(r"with kind (.+?) \(fedhet/data/shift.py\)", " ".join(described.split())).group(1)
     assert re.split(r", | or ", kinds) == list(KINDS)

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from fedhet.server import select_clients
-from fedhet.strategy import Update
-from fedhet.strategy import weighted_mean as fedavg
+from fedhet.training.server import select_clients
+from fedhet.training.strategy import Update
+from fedhet.training.strategy import weighted_mean as fedavg
 
 
 def test_fedavg_matches_hand_computation_with_unequal_counts():

@@ -7,10 +7,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from fedhet.config import ConfigError, validate_config
-from fedhet.experiments import ExperimentError, grid_points
-from fedhet.partition import HospitalGroup, Scenario, write_partitions
-from fedhet.shift import KINDS, ShiftSpec, apply_shift, normalise_shift
+from fedhet.data.partition import HospitalGroup, Scenario, write_partitions
+from fedhet.data.shift import KINDS, ShiftSpec, apply_shift, normalise_shift
+from fedhet.workflow.config import ConfigError, validate_config
+from fedhet.workflow.experiments import ExperimentError, grid_points
 
 RNG = np.random.default_rng(0)
 IMAGES = RNG.integers(30, 226, size=(64, 28, 28), dtype=np.uint8)  # mid-range: no clipping hides a change

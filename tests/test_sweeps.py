@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from fedhet.experiments import apply_point
-from fedhet.figure_specs import SWEEP_FIGURES
-from fedhet.figures import sweep_figure_data
-from fedhet.sweeps import holm, linear_trend, paired_difference, trend_points, trend_table, trends_from_points
-from fedhet.tables import cost_table
+from fedhet.analysis.figures import sweep_figure_data
+from fedhet.analysis.sweeps import holm, linear_trend, paired_difference, trend_points, trend_table, trends_from_points
+from fedhet.analysis.tables import cost_table
+from fedhet.workflow.experiments import apply_point
+from fedhet.workflow.figure_specs import SWEEP_FIGURES
 
 HOSPITALS = [{"type": "large", "count": 1, "size": 3000, "abnormal_ratio": 0.5}]
 HOSPITALS.append({"type": "small", "count": 4, "size": 300, "abnormal_ratio": 0.1})
@@ -244,8 +244,8 @@ def test_dp_cells_on_a_grid_point_stay_out_of_the_no_dp_curves():
 def test_privacy_figure_draws_clipping_only_cells_as_a_flat_reference():
     """Figure 7 from synthetic cells: DP at ε = 1, 10, the clipping-only control (ε = ∞) and
     no DP. The control is a reference like no DP, labelled by its curve, and the chart draws."""
-    from fedhet.figure_specs import PRIVACY_FIGURES
-    from fedhet.privacy_figures import privacy_chart, privacy_figure_data
+    from fedhet.analysis.privacy_figures import privacy_chart, privacy_figure_data
+    from fedhet.workflow.figure_specs import PRIVACY_FIGURES
 
     value = {"nodp": 0.95, "all-epsinf-delta1e-05-clip1": 0.93, "all-eps10-delta1e-05-clip1": 0.9}
     value["all-eps1-delta1e-05-clip1"] = 0.85
@@ -283,9 +283,9 @@ def test_privacy_figure_draws_clipping_only_cells_as_a_flat_reference():
 def test_scanner_shift_figure_has_a_curve_per_mode_against_severity(tmp_path):
     """Figure 10 from synthetic cells: the small hospitals' metric falls with blur severity
     when they train alone, less when federated; the x axis is the severity (0 = none)."""
-    from fedhet.chart import save_svg
-    from fedhet.figure_specs import MODE_FIGURES, figure_cells
-    from fedhet.figures import figure_chart, figure_data
+    from fedhet.analysis.chart import save_svg
+    from fedhet.analysis.figures import figure_chart, figure_data
+    from fedhet.workflow.figure_specs import MODE_FIGURES, figure_cells
 
     drop = {"federated": 0.01, "local": 0.05, "large_only": 0.03}
     shifts = {"none": 0, "blur2": 2, "blur4": 4}

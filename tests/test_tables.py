@@ -5,9 +5,8 @@ import pytest
 import yaml
 
 from conftest import REPO
-from fedhet.config import validate_config
-from fedhet.figures import fig1_data
-from fedhet.tables import (
+from fedhet.analysis.figures import fig1_data
+from fedhet.analysis.tables import (
     STUDY,
     PrivacyBudgetError,
     budget_table,
@@ -18,6 +17,7 @@ from fedhet.tables import (
     group_mean,
     study_reference,
 )
+from fedhet.workflow.config import validate_config
 
 SCENARIO = "large1x100r0.5-small2x50r0.1"
 

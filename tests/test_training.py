@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from conftest import synthetic_hospital
-from fedhet.client import Client
-from fedhet.federated import Site, run_mode
-from fedhet.metrics import METRICS
-from fedhet.model import build_model
-from fedhet.specs import ModelSpec, TrainSpec
+from fedhet.analysis.metrics import METRICS
+from fedhet.training.client import Client
+from fedhet.training.federated import Site, run_mode
+from fedhet.training.model import build_model
+from fedhet.workflow.specs import ModelSpec, TrainSpec
 
 SPEC = ModelSpec(conv1_channels=4, conv2_channels=8, kernel_size=3)
 TRAIN = TrainSpec(rounds=2, local_epochs=1, batch_size=32, lr=0.05)
@@ -98,6 +98,6 @@ def test_federated_equals_the_textbook_fedavg_loop():
 def test_a_training_process_loads_opacus_and_scipy_stats_only_when_needed():
     """Start-up is a large share of a quick cell: the cell module must not pull in Opacus
     (needed by private hospitals only) or scipy.stats (needed by summaries only)."""
-    probe = "import sys, fedhet.cell; print(sorted(m for m in ('opacus', 'scipy.stats') if m in sys.modules))"
+    probe = "import sys, fedhet.training.cell; print(sorted(m for m in ('opacus', 'scipy.stats') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

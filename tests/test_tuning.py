@@ -6,9 +6,7 @@ import pytest
 import yaml
 
 from conftest import REPO
-from fedhet.config import validate_config
-from fedhet.experiments import chosen_cells
-from fedhet.tuning import (
+from fedhet.analysis.tuning import (
     SCORE,
     choices_yaml,
     dp_selection_table,
@@ -16,7 +14,9 @@ from fedhet.tuning import (
     tuning_charges,
     with_tuning,
 )
-from fedhet.tuning_privacy import Candidate, charge_composition
+from fedhet.privacy.tuning_charge import Candidate, charge_composition
+from fedhet.workflow.config import validate_config
+from fedhet.workflow.experiments import chosen_cells
 
 SCENARIO = "large1x100r0.5-small2x50r0.1"
 N_TEST, N_ABNORMAL = 500, 50  # a small hospital's validation split

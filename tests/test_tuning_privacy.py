@@ -1,4 +1,4 @@
-"""The privacy charge of DP hyperparameter tuning (fedhet.tuning_privacy)."""
+"""The privacy charge of DP hyperparameter tuning (fedhet.privacy.tuning_charge)."""
 
 import math
 
@@ -11,8 +11,8 @@ from dp_accounting.rdp import RdpAccountant
 from scipy.optimize import brentq
 from scipy.stats import norm
 
-from fedhet.privacy import RDP_ORDERS
-from fedhet.tuning_privacy import (
+from fedhet.privacy.accounting import RDP_ORDERS
+from fedhet.privacy.tuning_charge import (
     COMPOSITION,
     RANDOM_SEARCH,
     Candidate,

@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from fedhet.config import load_config, model_spec, train_spec
-from fedhet.metrics import auroc
-from fedhet.model import build_model, predict_proba, to_tensor
-from fedhet.partition import HospitalData, Scenario, read_hospital
+from fedhet.analysis.metrics import auroc
+from fedhet.data.partition import HospitalData, Scenario, read_hospital
+from fedhet.training.model import build_model, predict_proba, to_tensor
+from fedhet.workflow.config import load_config, model_spec, train_spec
 
 STARTED = time.perf_counter()  # as early as the runner's imports allow: start-up is measured outside
 

@@ -1,4 +1,4 @@
-"""fedhet's runner: the federated cell as the training rule runs it (``fedhet.federated.run_mode``
+"""fedhet's runner: the federated cell as the training rule runs it (``fedhet.training.federated.run_mode``
 with fedhet's clients), on the driver's partitions."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import torch
 from bench_cell import train_federation
 from common import Setup, arguments, report
 
-from fedhet.client import Client
-from fedhet.federated import Site
+from fedhet.training.client import Client
+from fedhet.training.federated import Site
 
 
 def main() -> None:

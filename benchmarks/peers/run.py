@@ -34,7 +34,7 @@ def prepare(config_path: Path, seed: int, work: Path) -> tuple[Path, str]:
     """Draw the study cell's partitions once; every runner reads these files."""
     sys.path.insert(0, str(ROOT))
     from fedhet.cli import prepare_inputs
-    from fedhet.config import Cell, core_scenario, load_config
+    from fedhet.workflow.config import Cell, core_scenario, load_config
 
     config = load_config(config_path)
     cell = Cell(core_scenario(config).key(), "federated", seed, "nodp")

@@ -1,0 +1,149 @@
+"""The hospital side of federated learning: local records, local training, local evaluation.
+
+A ``Client`` holds one hospital's images and never hands them out. Each round it receives
+the server's message, starts from the model its algorithm picks (keeping its personal
+parameters), trains through the one local loop (``fedhet.training.local.train_local``) with plain or
+DP-SGD batches, and returns a ``fedhet.training.strategy.Update``: the parameters it may share, its
+training-set size, its loss (NaN when private) and exactly the extras its algorithm declares.
+It keeps the algorithm's per-hospital state (``state``) across rounds. Metrics of a model on its own
+test split are computed here too; only the numbers leave.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from fedhet.analysis.metrics import binary_metrics
+from fedhet.data.partition import HospitalData
+from fedhet.device import CPU
+from fedhet.privacy.accounting import PrivacyRecord
+from fedhet.training.local import PlainBatches, make_optimizer, train_local
+from fedhet.training.model import build_model, predict_proba, to_tensor
+from fedhet.training.strategy import LocalRound, Message, Parameters, PublicRecords, Strategy, Update, check_payload
+from fedhet.workflow.specs import DPSpec, ModelSpec, TrainSpec
+
+if TYPE_CHECKING:
+    from fedhet.privacy.dpsgd import PrivateBatches
+
+
+class Client:
+    def __init__(
+        self,
+        data: HospitalData,
+        model_spec: ModelSpec,
+        train_spec: TrainSpec,
+        seed: int,
+        index: int,
+        dp: DPSpec | None = None,
+        device: torch.device = CPU,
+    ):
+        self.name = data.name
+        x = to_tensor(data.train_images, device).contiguous(memory_format=torch.channels_last)
+        y = torch.from_numpy(data.train_labels).to(device)
+        self._x, self._y = x, y
+        self._x_test = to_tensor(data.test_images, device).contiguous(memory_format=torch.channels_last)
+        self._y_test = data.test_labels
+        self.model = build_model(model_spec, seed).to(device, memory_format=torch.channels_last)
+        optimizer = make_optimizer(self.model.parameters(), train_spec)
+        # One data-order stream per client, fixed by (seed, client index): reproducible and
+        # independent of which other clients exist.
+        stream = seed * 1_000_003 + index
+        self.state: dict = {}  # the algorithm's state at this hospital, kept across rounds
+        self.train_seconds = 0.0  # time spent in local training, for benchmarks
+        self.train_images = 0
+        self.batches: PlainBatches | PrivateBatches
+        if dp is not None and dp.enabled:
+            # A private hospital keeps one sampler and accountant for all rounds. DP-SGD (and
+            # Opacus, 2 s to import) is loaded only by cells that have one.
+            from fedhet.privacy.dpsgd import PrivateBatches
+
+            planned = train_spec.rounds * train_spec.local_epochs
+            self.batches = PrivateBatches(
+                self.name, self.model, optimizer, x, y, train_spec.batch_size, dp, planned, stream
+            )
+        else:
+            self.batches = PlainBatches(
+                self.model, optimizer, x, y, train_spec.batch_size, torch.Generator().manual_seed(stream)
+            )
+
+    @property
+    def n_samples(self) -> int:
+        return len(self._y)
+
+    def add_public(self, records: PublicRecords | None) -> None:
+        """Public records the server handed out (shared data): trained on beside the
+        hospital's own, never counted in its FedAvg weight, never costing ε."""
+        if records is not None:
+            self.batches.add_public(*records)
+
+    @property
+    def private(self) -> bool:
+        return not isinstance(self.batches, PlainBatches)
+
+    def start_from(self, message: Message, strategy: Strategy) -> int:
+        """Load the model this hospital uses from the server's ``message`` (its personal
+        parameters stay as they are) and return the index of the model it picked."""
+        choice = strategy.choose(message, self.training_loss, self.state)
+        self._load(message.models[choice], strategy)
+        return choice
+
+    def train(self, message: Message, epochs: int, strategy: Strategy) -> Update:
+        """One round: start from the picked model, train ``epochs`` local epochs."""
+        start_time = time.perf_counter()
+        choice = self.start_from(message, strategy)
+        local = LocalRound(message, choice, message.models[choice], self.state)
+        loss, local.steps = train_local(self.batches, epochs, lambda: strategy.adjust_gradients(self.model, local))
+        final = self.model_state()
+        payload = strategy.after_training(final, local)
+        check_payload(payload, strategy.sends, f"hospital {self.name}")
+        self.train_seconds += time.perf_counter() - start_time
+        self.train_images += epochs * self.n_samples  # in expectation under Poisson sampling
+        # A private hospital's training loss is a function of its records that ε does not
+        # cover: it stays at the hospital (and so does every loss under client-level DP).
+        released = loss if strategy.releases_loss and not self.private else math.nan
+        return Update(strategy.sent(final), self.n_samples, released, payload)
+
+    def model_state(self) -> Parameters:
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def _load(self, parameters: Parameters, strategy: Strategy) -> None:
+        expected = {k for k in self.model.state_dict() if not strategy.personal(k)}
+        if set(parameters) != expected:
+            raise ValueError(f"hospital {self.name}: received {sorted(parameters)}, expected {sorted(expected)}")
+        self.model.load_state_dict(parameters, strict=False)
+
+    @torch.no_grad()
+    def training_loss(self, parameters: Parameters) -> float:
+        """Mean loss of the model with ``parameters`` (and this hospital's personal ones) on
+        its own training records; computed here, only the number is used."""
+        self.model.load_state_dict(parameters, strict=False)
+        self.model.eval()
+        loss = nn.CrossEntropyLoss(reduction="sum")
+        chunks = range(0, self.n_samples, 2048)
+        total = sum(float(loss(self.model(self._x[i : i + 2048]), self._y[i : i + 2048])) for i in chunks)
+        return total / max(self.n_samples, 1)
+
+    def privacy_record(self, trained: bool = True) -> PrivacyRecord:
+        """What this hospital's training spent (NaNs for a non-private hospital)."""
+        if self.private:
+            return self.batches.record()
+        return PrivacyRecord(self.name, private=False, trained=trained)
+
+    @property
+    def n_test(self) -> int:
+        return len(self._y_test)
+
+    @property
+    def n_test_abnormal(self) -> int:
+        return int(self._y_test.sum())
+
+    def evaluate(self, state: Parameters, threshold: float) -> dict[str, tuple[float, str]]:
+        """Metrics of a model with the full parameter set ``state`` on this hospital's own test
+        split. Evaluation happens at the hospital: only the metrics leave it."""
+        self.model.load_state_dict(state)
+        return binary_metrics(self._y_test, predict_proba(self.model, self._x_test), threshold)
