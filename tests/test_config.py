@@ -42,6 +42,8 @@ def test_shipped_configs_are_valid():
         ("hospitals.1.abnormal_ratio", 1.2, r"hospitals.1.abnormal_ratio: 1.2 is greater than the maximum of 1"),
         ("data.test_fraction", 1.0, r"data.test_fraction"),
         ("modes", ["federated", "solo"], r"modes.1: 'solo' is not one of"),
+        # a hospital type names its role (fedhet.workflow.specs.HOSPITAL_TYPES); another name is refused
+        ("hospitals.1.type", "clinic", r"hospitals.1.type: 'clinic' is not one of \['large', 'small'\]"),
     ],
 )
 def test_bad_values_name_the_key(path, value, message):

@@ -11,8 +11,9 @@ import pandas as pd
 import vl_convert as vlc
 
 from fedhet.io import atomic_output
+from fedhet.workflow.specs import FOCUS_TYPE, REFERENCE_TYPE
 
-GROUP_LABELS = {"small": "small hospitals (mean)", "large": "large hospital"}
+GROUP_LABELS = {FOCUS_TYPE: "small hospitals (mean)", REFERENCE_TYPE: "large hospital"}
 
 
 def style(chart: alt.Chart, spec: dict) -> alt.Chart:

@@ -32,7 +32,7 @@ from fedhet.workflow.specs import DPSpec
 
 def fig1_data(metrics: pd.DataFrame, reference: dict[str, dict[str, float]] | None = None) -> pd.DataFrame:
     """Small hospitals' mean AUROC per mode, with ``reference``'s (the study's) value beside it."""
-    s = seed_summary(metrics, "small")
+    s = seed_summary(metrics)
     s = s[s["metric"] == "auroc"].copy()
     s["mode_label"] = s["mode"].map(MODE_LABELS)
     if reference is not None:

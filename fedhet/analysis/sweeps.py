@@ -36,8 +36,9 @@ from fedhet.analysis.tables import group_mean
 from fedhet.data.partition import Scenario
 from fedhet.workflow.algorithms import FEDAVG
 from fedhet.workflow.experiments import coordinate
+from fedhet.workflow.specs import FOCUS_TYPE, REFERENCE_TYPE
 
-CURVES = {"large": "large hospital", "small": "small hospitals (mean)"}
+CURVES = {REFERENCE_TYPE: "large hospital", FOCUS_TYPE: "small hospitals (mean)"}
 TREND_METRICS = ("recall", "precision", "auroc")
 
 

@@ -16,7 +16,7 @@ from fedhet.analysis.metrics import summarise
 from fedhet.data.partition import Scenario
 from fedhet.workflow.config import Cell, core_scenario
 from fedhet.workflow.keys import CELL
-from fedhet.workflow.specs import DPSpec, OptimSpec
+from fedhet.workflow.specs import FOCUS_TYPE, DPSpec, OptimSpec
 
 CELL_KEYS = ["scenario", "mode", "algorithm", "dp", "optim", "holdout", "seed"]
 CONDITION_KEYS = [k for k in CELL_KEYS if k != "seed"]  # a cell without its seed
@@ -52,7 +52,7 @@ def read_cells(paths: list[str | Path]) -> pd.DataFrame:
     return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
 
 
-def group_mean(metrics: pd.DataFrame, hospital_type: str = "small") -> pd.DataFrame:
+def group_mean(metrics: pd.DataFrame, hospital_type: str = FOCUS_TYPE) -> pd.DataFrame:
     """Per cell and metric: the mean over hospitals of ``hospital_type``, each evaluated on
     its own test split with the model its mode gives it."""
     rows = metrics[metrics["hospital_type"] == hospital_type]
@@ -62,7 +62,7 @@ def group_mean(metrics: pd.DataFrame, hospital_type: str = "small") -> pd.DataFr
     return out.assign(hospital_type=hospital_type)
 
 
-def seed_summary(metrics: pd.DataFrame, hospital_type: str = "small") -> pd.DataFrame:
+def seed_summary(metrics: pd.DataFrame, hospital_type: str = FOCUS_TYPE) -> pd.DataFrame:
     """Mean and 95% CI across seeds of the per-seed group mean."""
     return summarise(group_mean(metrics, hospital_type), [*CONDITION_KEYS, "metric"])
 
@@ -71,7 +71,7 @@ def external_table(metrics: pd.DataFrame) -> pd.DataFrame:
     """Per mode and metric, over seeds: the external test set's verdict on the models the small
     hospitals use (the global model, each one's own, or the large hospital's), averaged over
     the small hospitals of each cell."""
-    used = metrics.loc[metrics["hospital_type"] == "small", [*CELL_KEYS, "hospital", "model"]].drop_duplicates()
+    used = metrics.loc[metrics["hospital_type"] == FOCUS_TYPE, [*CELL_KEYS, "hospital", "model"]].drop_duplicates()
     external = metrics[metrics["hospital_type"] == "external"].drop(columns="hospital")
     rows = used.merge(external, on=[*CELL_KEYS, "model"])
     per_cell = rows.groupby([*CELL_KEYS, "metric"], as_index=False)["value"].mean()
@@ -91,7 +91,7 @@ def comparison_table(
 ) -> pd.DataFrame:
     """Two modes side by side, small hospitals' mean, one row per metric; with ``reference``
     (the study's numbers, ``study_reference``) a ``<mode>_study`` column beside each."""
-    summary = seed_summary(metrics, "small").set_index(["mode", "metric"])
+    summary = seed_summary(metrics).set_index(["mode", "metric"])
     rows = []
     for metric in HEADLINE_METRICS:
         row = {"metric": metric}
@@ -192,7 +192,7 @@ def budget_table(rounds: pd.DataFrame, metrics: tuple[str, ...] = ("recall", "pr
     types = {scenario: dict(Scenario.parse(scenario).hospitals_by_type()) for scenario in rounds["scenario"].unique()}
     rows = rounds[rounds["quantity"].isin(metrics)].copy()
     rows["hospital_type"] = [types[s].get(h, "") for s, h in zip(rows["scenario"], rows["hospital"], strict=True)]
-    rows = rows[rows["hospital_type"] == "small"]
+    rows = rows[rows["hospital_type"] == FOCUS_TYPE]
     per_seed = rows.groupby([*CELL_KEYS, "round", "quantity"], as_index=False)["value"].mean()
     return summarise(per_seed, [*CONDITION_KEYS, "round", "quantity"]).rename(columns={"quantity": "metric"})
 
@@ -279,7 +279,7 @@ def selection_table(metrics: pd.DataFrame, metric: str = SELECTION_METRIC) -> pd
     ``metric`` on their validation splits (mean and 95% CI over seeds); per algorithm family the
     key with the highest mean is ``chosen`` (ties: the first in the table's order)."""
     rows = metrics[metrics["holdout"] == "validation"]
-    summary = seed_summary(rows, "small")
+    summary = seed_summary(rows)
     summary = summary[summary["metric"] == metric].copy()
     summary["family"] = summary["algorithm"].str.split("-").str[0]
     summary = summary.sort_values(["scenario", "family", "algorithm"], kind="stable").reset_index(drop=True)

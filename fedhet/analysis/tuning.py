@@ -32,9 +32,10 @@ from fedhet.analysis.metrics import summarise
 from fedhet.analysis.tables import CELL_KEYS, with_settings
 from fedhet.data.partition import Scenario
 from fedhet.privacy.tuning_charge import COMPOSITION, Candidate, charge_composition
+from fedhet.workflow.specs import FOCUS_TYPE
 
 SCORE = "balanced_p_true"  # the class-balanced mean probability of the true class
-SCORED = "small"  # the hospital type whose scores choose: the study asks what the small ones get
+SCORED = FOCUS_TYPE  # the hospitals whose scores choose: the study asks what the small ones get
 SETTING = ["scenario", "mode", "algorithm", "placement", "epsilon", "delta"]
 
 

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, fields
 
 import pandas as pd
 
-from fedhet.workflow.specs import ACCOUNTANTS, CLIENT_LEVEL, DPSpec, check_spec
+from fedhet.workflow.specs import ACCOUNTANTS, PLACEMENT_TYPES, DPSpec, check_spec
 
 # Opacus' default RDP orders stop at 63, which cannot certify ε below ~0.1 at δ = 1e-5;
 # the larger orders (as in Google's dp-accounting) make small budgets reachable.
@@ -40,10 +40,10 @@ def private_hospitals(spec: DPSpec, hospital_types: dict[str, str]) -> set[str]:
     """Names of the hospitals that train with DP-SGD under ``spec.placement`` (none under
     client-level DP, where the server adds the noise)."""
     check_spec(spec)
-    wanted = {"none": (), "small_hospitals": ("small",), "large_hospitals": ("large",), CLIENT_LEVEL: ()}.get(
-        spec.placement
-    )
-    return {name for name, kind in hospital_types.items() if wanted is None or kind in wanted}
+    if spec.placement == "all":
+        return set(hospital_types)
+    wanted = PLACEMENT_TYPES.get(spec.placement)  # None: no hospital runs DP-SGD
+    return {name for name, kind in hospital_types.items() if kind == wanted}
 
 
 def validate_dp(

@@ -58,12 +58,19 @@ class OptimSpec:
 # Training modes (``fedhet.training.federated`` implements them) and whether the cell's algorithm
 # applies: the non-federated modes are the study's references, trained with FedAvg alone.
 MODE_TAKES_ALGORITHM = {"federated": True, "local": False, "large_only": False}
-REFERENCE_TYPE = "large"  # the hospital type that trains alone in ``large_only``
+# The study's two hospital roles, each named by the hospital type that plays it in a layout
+# (``hospitals[].type``; the schema accepts only these names): the reference, the specialist
+# hospital that trains alone in ``large_only``, and the focus, the hospitals whose metrics the
+# study reports and whose scores choose hyperparameters. Every module takes a role from here.
+REFERENCE_TYPE = "large"
+FOCUS_TYPE = "small"
+HOSPITAL_TYPES = (REFERENCE_TYPE, FOCUS_TYPE)
 
 # Where DP applies: DP-SGD at every hospital, or at those of one type; or client-level DP
 # (fedhet.training.client_dp), where the server clips each hospital's update and adds the noise.
 CLIENT_LEVEL = "client_level"
-PLACEMENTS = ("none", "all", "small_hospitals", "large_hospitals", CLIENT_LEVEL)
+PLACEMENT_TYPES = {"small_hospitals": FOCUS_TYPE, "large_hospitals": REFERENCE_TYPE}  # DP-SGD at one type
+PLACEMENTS = ("none", "all", *PLACEMENT_TYPES, CLIENT_LEVEL)
 ACCOUNTANTS = ("prv", "rdp")
 # How per-example gradients are clipped: fedhet's book-keeping (fedhet.privacy.clipping), or Opacus
 # computing per-sample gradients ("hooks" was its fastest on our CNN; "ew" and "functorch"
