@@ -10,9 +10,10 @@ import torch
 
 from conftest import synthetic_hospital
 from fedhet.training.client import Client
-from fedhet.training.federated import Site, check_algorithm, run_mode
+from fedhet.training.federated import Site, run_mode
 from fedhet.training.model import to_tensor
 from fedhet.workflow.algorithms import ALGORITHMS, FEDAVG, AlgorithmSpec, load_strategy
+from fedhet.workflow.settings import check_setting
 from fedhet.workflow.specs import DPSpec, ModelSpec, TrainSpec
 
 SPEC = ModelSpec(conv1_channels=4, conv2_channels=8, kernel_size=3)
@@ -191,12 +192,16 @@ def test_ifca_aggregation_leaves_an_unpicked_model_alone():
 
 
 def test_algorithms_are_refused_where_they_cannot_run():
-    with pytest.raises(ValueError, match="mode local trains with fedavg only"):
-        check_algorithm("local", AlgorithmSpec.parse("fedprox-mu0.1"), set())
-    with pytest.raises(ValueError, match="ifca-k2: acts on a choice computed from private records"):
-        check_algorithm("federated", AlgorithmSpec.parse("ifca-k2"), {"small_1"})
-    check_algorithm("federated", AlgorithmSpec.parse("fedprox-mu0.1"), {"small_1"})
-    check_algorithm("local", FEDAVG, {"small_1"})
+    dp = DPSpec("small_hospitals", 1.0, 1e-5, 1.0)
+    with pytest.raises(ValueError, match="fedprox-mu0.1: mode local trains with fedavg only"):
+        check_setting("local", AlgorithmSpec.parse("fedprox-mu0.1"), DPSpec())
+    with pytest.raises(
+        ValueError, match="ifca-k2 cannot run under DP-SGD .*: it acts on a choice computed from private"
+    ):
+        check_setting("federated", AlgorithmSpec.parse("ifca-k2"), dp)
+    check_setting("federated", AlgorithmSpec.parse("fedprox-mu0.1"), dp)
+    check_setting("local", FEDAVG, dp)
+    check_setting("federated", AlgorithmSpec.parse("ifca-k2"), DPSpec())
 
 
 # --- shared data -----------------------------------------------------------------------------

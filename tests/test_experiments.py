@@ -181,7 +181,8 @@ def test_client_level_dp_runs_federated_beside_record_level_dp_in_figure_11():
     bad = copy.deepcopy(STUDY)
     bad["experiments"]["dp_client"]["modes"] = ["federated", "large_only"]
     with pytest.raises(
-        ExperimentError, match="experiments.dp_client.modes: client-level DP .* cannot run in large_only"
+        ExperimentError,
+        match="experiments.dp_client.modes: client-level DP protects hospitals in a federation, not mode large_only",
     ):
         check_experiments(bad)
 
@@ -348,3 +349,31 @@ def test_a_renamed_experiments_figure_is_skipped_with_its_reason():
     assert skipped_figures_text(STUDY).splitlines() == [
         "fedhet: Figure 10 skipped: fig10: needs experiments.scanner_shift in the config"
     ]
+
+
+ONE_BUDGET = {"epsilon": [1], "delta": 1e-5, "max_grad_norm": 1.0}
+
+
+@pytest.mark.parametrize(
+    "change, at",
+    [
+        ({"modes": ["federated", "local"], "dp": {**ONE_BUDGET, "placement": ["client_level"]}}, "modes"),
+        ({"algorithms": ["fedavg", "ifca-k2"], "dp": {**ONE_BUDGET, "placement": ["all"]}}, "algorithms[1]"),
+        ({"algorithms": ["fedavg", "ifca-k2"], "dp": {**ONE_BUDGET, "placement": ["client_level"]}}, "algorithms[1]"),
+    ],
+)
+def test_the_grid_and_a_cell_refuse_a_setting_for_the_same_reason(change, at):
+    """One check (fedhet.workflow.settings) decides for the grid, before any job, and for
+    run_cell: the grid's error is the cell's reason, located at the config key."""
+    from fedhet.workflow.algorithms import AlgorithmSpec
+    from fedhet.workflow.settings import setting_problem
+
+    config = copy.deepcopy(STUDY)
+    config["experiments"] = {"mine": {"seeds": [0], **change}}
+    config = validate_config(config)
+    cells = experiment_cells(config, "mine")
+    reasons = [setting_problem(c.mode, AlgorithmSpec.parse(c.algorithm), DPSpec.parse(c.dp)) for c in cells]
+    reason = next(r[1] for r in reasons if r is not None)
+    with pytest.raises(ExperimentError) as caught:
+        check_experiments(config)
+    assert str(caught.value) == f"experiments.mine.{at}: {reason}"

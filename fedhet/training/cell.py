@@ -26,10 +26,11 @@ from fedhet.io import write_parquet_atomic
 from fedhet.privacy.accounting import privacy_table, private_hospitals, validate_dp
 from fedhet.training.canary import CanaryAudit
 from fedhet.training.client import Client
-from fedhet.training.federated import Site, check_algorithm, run_mode, trainers
+from fedhet.training.federated import Site, run_mode, trainers
 from fedhet.training.model import to_tensor
 from fedhet.workflow.algorithms import AlgorithmSpec
 from fedhet.workflow.config import Cell, model_spec, train_spec
+from fedhet.workflow.settings import check_setting
 from fedhet.workflow.specs import DPSpec
 
 log = logging.getLogger("fedhet")
@@ -78,7 +79,7 @@ def run_cell(
         hospital_data = audit[0].plant(hospital_data, training)
     validate_dp(dp, {name: len(d.train_labels) for name, d in hospital_data.items()}, training_types)
     private = private_hospitals(dp, training_types)
-    check_algorithm(cell.mode, algorithm, private, dp)
+    check_setting(cell.mode, algorithm, dp)
     public = None
     if algorithm.info.needs_shared_data:
         if shared_path is None:

@@ -96,26 +96,6 @@ def trainers(mode_name: str, hospitals: list[tuple[str, str]]) -> set[str]:
     return {hospitals[i][0] for run in mode(mode_name).runs(hospitals) for i in run.trainers}
 
 
-def check_algorithm(mode_name: str, algorithm: AlgorithmSpec, private: set[str], dp: DPSpec | None = None) -> None:
-    """Refuse an algorithm the mode does not take, or one DP cannot cover; and client-level DP
-    (``dp``) outside a federation or with an algorithm whose choices it does not cover."""
-    if algorithm != FEDAVG and not mode(mode_name).takes_algorithm:
-        raise ValueError(f"algorithm {algorithm.key()}: mode {mode_name} trains with fedavg only")
-    if dp is not None and dp.client_level:
-        if mode_name != "federated":
-            raise ValueError(f"dp {dp.key()}: client-level DP protects hospitals in a federation, not mode {mode_name}")
-        if not algorithm.info.client_level:
-            raise ValueError(
-                f"algorithm {algorithm.key()}: its updates carry extras the server's noise does not cover;"
-                f" it cannot run with dp {dp.key()}"
-            )
-    if private and not algorithm.info.dp_compatible:
-        raise ValueError(
-            f"algorithm {algorithm.key()}: acts on a choice computed from private records that DP-SGD's"
-            f" accountant does not cover; it cannot run with private hospitals ({', '.join(sorted(private))})"
-        )
-
-
 @dataclass
 class CellResult:
     metrics: pd.DataFrame  # one row per (model, evaluated hospital, metric)

@@ -27,6 +27,7 @@ from fedhet.data.shift import ShiftSpec, normalise_shift
 from fedhet.data.sources import dataset_spec, pool_counts
 from fedhet.workflow.algorithms import FEDAVG, AlgorithmSpec, canonical_key
 from fedhet.workflow.config import Cell, ConfigError, optim_key
+from fedhet.workflow.settings import setting_problem
 from fedhet.workflow.specs import CLIENT_LEVEL, MODE_TAKES_ALGORITHM, DPSpec, OptimSpec, check_spec
 
 GRID_FIELDS = ("abnormal_ratio", "size", "count", "abnormal_count", "shift")
@@ -264,26 +265,15 @@ def check_experiments(config: dict) -> None:
         if "choices" in spec:
             check_choices(config, name)
             continue
-        others = sorted(set(spec.get("modes", ["federated"])) - {"federated"})
-        if others and any(dp.client_level for dp in dp_specs(config, name)):
-            raise ExperimentError(
-                f"experiments.{name}.modes: client-level DP (dp.placement client_level) protects hospitals in a"
-                f" federation; it cannot run in {', '.join(others)}"
-            )
-        private = [dp for dp in dp_specs(config, name) if dp.enabled]
-        for i, key in enumerate(algorithm_keys(config, name)):
-            info = AlgorithmSpec.parse(key).info
-            if private and not info.dp_compatible:
-                raise ExperimentError(
-                    f"experiments.{name}.algorithms[{i}]: {key} cannot run under DP (its pick uses private"
-                    f" records DP-SGD does not cover), and experiments.{name}.dp is set"
-                )
-            for dp in private:
-                if dp.client_level and not info.client_level:
-                    raise ExperimentError(
-                        f"experiments.{name}.algorithms[{i}]: {key} cannot run under client-level DP"
-                        f" ({dp.key()}): its updates carry extras the server's noise does not cover"
-                    )
+        keys = algorithm_keys(config, name)
+        for mode in spec.get("modes", ["federated"]):
+            for key in mode_algorithms(mode, keys):
+                for dp in dp_specs(config, name):
+                    problem = setting_problem(mode, AlgorithmSpec.parse(key), dp)
+                    if problem is not None:
+                        field, reason = problem
+                        at = f"algorithms[{keys.index(key)}]" if field == "algorithms" else "modes"
+                        raise ExperimentError(f"experiments.{name}.{at}: {reason}")
         for point in grid_points(config, name):
             try:
                 check_feasible(point.scenario, n_abnormal, n_normal, data["test_fraction"])
@@ -299,11 +289,9 @@ def check_choices(config: dict, name: str) -> None:
         _setting(cell.mode, DPSpec.parse(cell.dp)) for cell in validation_cells(config, True) if cell.holdout == where
     }
     for i, choice in enumerate(choices(config, name)):
-        if choice.dp.client_level and choice.mode != "federated":
-            raise ExperimentError(
-                f"experiments.{name}.choices[{i}]: client-level DP protects hospitals in a federation;"
-                f" it cannot run in mode {choice.mode}"
-            )
+        problem = setting_problem(choice.mode, FEDAVG, choice.dp)
+        if problem is not None:
+            raise ExperimentError(f"experiments.{name}.choices[{i}]: {problem[1]}")
         if _setting(choice.mode, choice.dp) not in tuned_here:
             raise ExperimentError(
                 f"experiments.{name}.choices[{i}]: no tuning cell (holdout {where}) has mode {choice.mode} and"
