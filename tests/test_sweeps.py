@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from conftest import REPO
 from fedhet.analysis.figures import sweep_figure_data
 from fedhet.analysis.sweeps import holm, linear_trend, paired_difference, trend_points, trend_table, trends_from_points
 from fedhet.analysis.tables import cost_table
@@ -325,3 +326,17 @@ def test_scanner_shift_figure_has_a_curve_per_mode_against_severity(tmp_path):
     }
     cells = figure_cells(config, 10)
     assert len(cells) == 3 * 3 * 2 and {c.scenario.endswith("_blur4") for c in cells} == {True, False}
+
+
+def test_figure_9_says_its_epsilon_does_not_count_the_remedies_choice(tmp_path):
+    """The remedies under DP took parameters chosen without DP; the figure says so, Figure 8
+    (no DP) does not need to."""
+    from fedhet.analysis.chart import save_svg
+    from fedhet.analysis.figures import figure_chart
+
+    style = {"width": 100, "height": 80, "font_size": 10}
+    for number in (8, 9):
+        data = pd.read_csv(REPO / "docs" / "results" / f"fig{number}.csv")
+        save_svg(figure_chart(data, number, style), tmp_path / f"fig{number}.svg")
+    assert "ε counts training only, not that choice" in (tmp_path / "fig9.svg").read_text()
+    assert "not that choice" not in (tmp_path / "fig8.svg").read_text()

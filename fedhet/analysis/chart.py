@@ -22,8 +22,8 @@ def style(chart: alt.Chart, spec: dict) -> alt.Chart:
     )
 
 
-def titled_grid(rows: list[list[alt.Chart]], title: str, subtitle: str, spec: dict) -> alt.Chart:
-    """Panels in rows under one title and subtitle, styled."""
+def titled_grid(rows: list[list[alt.Chart]], title: str, subtitle: str | list[str], spec: dict) -> alt.Chart:
+    """Panels in rows under one title and subtitle (a list: one line each), styled."""
     chart = alt.vconcat(*[alt.hconcat(*row) for row in rows]).properties(
         title=alt.TitleParams(title, subtitle=subtitle)
     )

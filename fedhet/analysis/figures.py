@@ -177,8 +177,8 @@ def remedy_chart(data: pd.DataFrame, figure: RemedyFigure, spec: dict) -> alt.Ch
             zero = alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(color="gray", strokeDash=[4, 3]).encode(x="x:Q")
             panels.append((zero + rule + point).properties(width=spec["width"], height=spec["height"], title=setting))
         rows.append(panels)
-    subtitle = "paired by seed (same partitions): mean difference to FedAvg and its 95% CI; left of 0: worse"
-    return titled_grid(rows, figure.title, subtitle, spec)
+    subtitle = ["paired by seed (same partitions): mean difference to FedAvg and its 95% CI; left of 0: worse"]
+    return titled_grid(rows, figure.title, subtitle + [figure.note] * bool(figure.note), spec)
 
 
 def mode_figure_data(metrics: pd.DataFrame, figure: ModeFigure) -> pd.DataFrame:
