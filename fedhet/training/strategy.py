@@ -89,15 +89,17 @@ def check_payload(payload: dict, declared: frozenset[str], who: str) -> None:
         raise ValueError(f"{who}: update carries {sorted(payload)}, the algorithm declares {sorted(declared)}")
 
 
-def weighted_mean(updates: list[Update]) -> Parameters:
-    """w = Σ_k (n_k / n) w_k over ``updates``, n = Σ_k n_k (FedAvg's aggregation).
+def weighted_mean(updates: list[Update], weights: list[float] | None = None) -> Parameters:
+    """w = Σ_k (a_k / a) w_k over ``updates``, a = Σ_k a_k, with a_k the record counts n_k
+    (FedAvg's aggregation) unless ``weights`` gives them.
 
     Accumulates in float64 so the average does not depend on summation rounding.
     """
     if not updates:
         raise ValueError("weighted_mean needs at least one client update")
-    n = sum(u.n_samples for u in updates)
-    if n <= 0:
+    weights = [u.n_samples for u in updates] if weights is None else weights
+    total = sum(weights)
+    if total <= 0:
         raise ValueError("aggregation: the participating clients hold no training samples")
     averaged = {}
     for key, first in updates[0].parameters.items():
@@ -105,8 +107,8 @@ def weighted_mean(updates: list[Update]) -> Parameters:
             averaged[key] = first.clone()  # e.g. BatchNorm counters: not averaged
             continue
         acc = torch.zeros_like(first, dtype=torch.float64)
-        for update in updates:
-            acc += update.parameters[key].to(torch.float64) * (update.n_samples / n)
+        for update, weight in zip(updates, weights, strict=True):
+            acc += update.parameters[key].to(torch.float64) * (weight / total)
         averaged[key] = acc.to(first.dtype)
     return averaged
 

@@ -1,15 +1,17 @@
 """Federated algorithms: the registry, each algorithm's parameters, and its cell key.
 
 Torch-free, so that the workflow can build, check and parse cell paths without loading torch.
-Each algorithm's code is one module of this package (``fedhet.workflow.algorithms.<module>``), a
-``fedhet.training.strategy.Strategy`` subclass named ``Strategy``, imported only when a cell trains.
+Each algorithm's code is one module of ``fedhet.training.algorithms`` (``<module>`` below), a
+``fedhet.training.strategy.Strategy`` subclass named ``Strategy``, imported only when a cell
+trains.
 
 Adding an algorithm: write its module (and its tests) and add one ``Algorithm`` entry to
 ``ALGORITHMS`` below, with its parameters and their ranges. Nothing else names it: the config
 schema, the experiment grids and the cell paths take any registered key.
 
 A key spells the algorithm and every parameter, in the registry's order: ``fedavg``,
-``fedprox-mu0.01``, ``fedper-head1``, ``shared-beta0.05-alpha0.5``, ``ifca-k2``, ``scaffold-eta1``.
+``fedprox-mu0.01``, ``fedper-head1``, ``shared-beta0.05-alpha0.5``, ``ifca-k2``, ``scaffold-eta1``,
+``qffl-q1``.
 """
 
 from __future__ import annotations
@@ -91,6 +93,15 @@ ALGORITHMS = {
             "scaffold",
             "SCAFFOLD: control variates correct each client's drift; the server steps by eta toward the mean",
             (Param("eta", 1.0, 0.1, 10.0),),
+            client_level=False,
+        ),
+        Algorithm(
+            "qffl",
+            "qffl",
+            "q-FFL (q-FedAvg): hospitals whose loss is higher weigh more, by loss^q; q = 0 is FedAvg",
+            (Param("q", 1.0, 0.0, 20.0),),
+            # each hospital sends the global model's loss on its records, which ε does not cover
+            dp_compatible=False,
             client_level=False,
         ),
     )
