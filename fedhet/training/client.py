@@ -15,6 +15,7 @@ import math
 import time
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -53,6 +54,8 @@ class Client:
         # One data-order stream per client, fixed by (seed, client index): reproducible and
         # independent of which other clients exist.
         stream = seed * 1_000_003 + index
+        self._personal_setup = (model_spec, train_spec, seed, stream)
+        self._personal: PlainBatches | None = None  # a personal model's batches (Ditto), built on first use
         self.state: dict = {}  # the algorithm's state at this hospital, kept across rounds
         self.train_seconds = 0.0  # time spent in local training, for benchmarks
         self.train_images = 0
@@ -101,6 +104,8 @@ class Client:
         final = self.model_state()
         payload = strategy.after_training(final, local)
         check_payload(payload, strategy.sends, f"hospital {self.name}")
+        if strategy.personal_model:
+            self._train_personal(local, epochs, strategy)
         self.train_seconds += time.perf_counter() - start_time
         self.train_images += epochs * self.n_samples  # in expectation under Poisson sampling
         # A private hospital's training loss is a function of its records that ε does not
@@ -110,6 +115,28 @@ class Client:
 
     def model_state(self) -> Parameters:
         return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def evaluated_state(self, strategy: Strategy) -> Parameters:
+        """The full parameter set this hospital is evaluated with: its personal model where the
+        algorithm keeps one and it has trained, else the model it loaded."""
+        if strategy.personal_model and "personal" in self.state:
+            return self.state["personal"]
+        return self.model_state()
+
+    def _train_personal(self, local: LocalRound, epochs: int, strategy: Strategy) -> None:
+        """One round of the personal model: its own network, optimiser and data order, so the
+        shared model trains exactly as it would without it. Plain SGD even at a private
+        hospital: the personal model never leaves it (ε covers what the hospital sends)."""
+        if self._personal is None:
+            model_spec, train_spec, seed, stream = self._personal_setup
+            model = build_model(model_spec, seed).to(self._x.device, memory_format=torch.channels_last)
+            model.load_state_dict(local.start, strict=False)  # v starts at the first global model
+            order = torch.Generator().manual_seed(int(np.random.SeedSequence([stream, 1]).generate_state(1)[0]))
+            optimizer = make_optimizer(model.parameters(), train_spec)
+            self._personal = PlainBatches(model, optimizer, self._x, self._y, train_spec.batch_size, order)
+        model = self._personal.model
+        train_local(self._personal, epochs, lambda: strategy.personal_gradients(model, local))
+        self.state["personal"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     def _load(self, parameters: Parameters, strategy: Strategy) -> None:
         expected = {k for k in self.model.state_dict() if not strategy.personal(k)}

@@ -132,7 +132,7 @@ def _models(run: Run, strategy: Strategy, sites: list[Site]) -> list[tuple[Site,
     for i in run.evaluated:
         choice = sites[i].client.start_from(strategy.message(), strategy)
         name = run.model or strategy.model_name(choice, sites[i].name)
-        out.append((sites[i], name, sites[i].client.model_state()))
+        out.append((sites[i], name, sites[i].client.evaluated_state(strategy)))
     return out
 
 

@@ -27,6 +27,8 @@ hook gets the hospital's own ``state``, a dict the client keeps across rounds):
                                  gradient after it is formed (and noised, under DP);
     ``after_training(final, local)``  the declared extras, computed from the model the hospital
                                  ends the round with (under DP-SGD: post-processing of it);
+    ``personal_gradients(model, local)``  with ``personal_model``, the extra term of the personal
+                                 model's objective (Ditto); that model never leaves the hospital;
     ``personal(name)``           which parameters stay at the hospital: never sent, never averaged.
 
 ``Strategy`` below is FedAvg's behaviour on every hook; an algorithm overrides what it changes.
@@ -113,6 +115,16 @@ def weighted_mean(updates: list[Update], weights: list[float] | None = None) -> 
     return averaged
 
 
+def add_proximal_gradient(model: nn.Module, anchor: Parameters, weight: float) -> None:
+    """Add weight · (w − anchor), the gradient of (weight/2)‖w − anchor‖², to each ``p.grad``."""
+    if weight == 0:
+        return
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name in anchor and param.grad is not None:
+                param.grad.add_(param - anchor[name], alpha=weight)
+
+
 class Strategy:
     """FedAvg on every hook. ``initial(j)`` gives the j-th freshly initialised full parameter
     set (j = 0 is the cell's model; algorithms with several global models use j ≥ 1).
@@ -125,6 +137,9 @@ class Strategy:
     releases_loss = True
     # The extras a client sends beside parameters, counts and loss (``Update.payload``).
     sends: frozenset[str] = frozenset()
+    # Whether each hospital also trains a personal model on its own records, beside the shared
+    # one, that never leaves it and is what it is evaluated with (Ditto).
+    personal_model = False
 
     def __init__(self, spec: AlgorithmSpec, initial: Callable[[int], Parameters], **context):
         self.spec = spec
@@ -164,6 +179,9 @@ class Strategy:
     def after_training(self, final: Parameters, local: LocalRound) -> dict[str, Any]:
         """The declared extras of this round's update (FedAvg: none)."""
         return {}
+
+    def personal_gradients(self, model: nn.Module, local: LocalRound) -> None:
+        """The personal objective's extra gradient, with ``personal_model`` (none here)."""
 
     def personal(self, name: str) -> bool:
         return False

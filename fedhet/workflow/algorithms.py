@@ -11,7 +11,7 @@ schema, the experiment grids and the cell paths take any registered key.
 
 A key spells the algorithm and every parameter, in the registry's order: ``fedavg``,
 ``fedprox-mu0.01``, ``fedper-head1``, ``shared-beta0.05-alpha0.5``, ``ifca-k2``, ``scaffold-eta1``,
-``qffl-q1``.
+``ditto-lam0.1``, ``qffl-q1``.
 """
 
 from __future__ import annotations
@@ -94,6 +94,13 @@ ALGORITHMS = {
             "SCAFFOLD: control variates correct each client's drift; the server steps by eta toward the mean",
             (Param("eta", 1.0, 0.1, 10.0),),
             client_level=False,
+        ),
+        Algorithm(
+            "ditto",
+            "ditto",
+            "Ditto: each hospital also trains a personal model, kept near the global one by (lam/2)||v - w||^2,"
+            " and is evaluated with it",
+            (Param("lam", 0.1, 0.0, 1000.0),),
         ),
         Algorithm(
             "qffl",

@@ -8,7 +8,6 @@ overwritten by the noised sum), which costs no privacy. With μ = 0 it is FedAvg
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from fedhet.training import strategy
@@ -16,11 +15,4 @@ from fedhet.training import strategy
 
 class Strategy(strategy.Strategy):
     def adjust_gradients(self, model: nn.Module, local: strategy.LocalRound) -> None:
-        mu = self.spec["mu"]
-        if mu == 0:
-            return
-        start = local.start
-        with torch.no_grad():
-            for name, param in model.named_parameters():
-                if name in start and param.grad is not None:
-                    param.grad.add_(param - start[name], alpha=mu)
+        strategy.add_proximal_gradient(model, local.start, self.spec["mu"])
