@@ -101,6 +101,7 @@ class Client:
         choice = self.start_from(message, strategy)
         local = LocalRound(message, choice, message.models[choice], self.state)
         loss, local.steps = train_local(self.batches, epochs, lambda: strategy.adjust_gradients(self.model, local))
+        strategy.end_training(self.model, local)
         final = self.model_state()
         payload = strategy.after_training(final, local)
         check_payload(payload, strategy.sends, f"hospital {self.name}")
@@ -121,6 +122,24 @@ class Client:
         algorithm keeps one and it has trained, else the model it loaded."""
         if strategy.personal_model and "personal" in self.state:
             return self.state["personal"]
+        if strategy.adaptation_step is not None:
+            return self.adapted(self.model_state(), strategy.adaptation_step)
+        return self.model_state()
+
+    def adapted(self, parameters: Parameters, step: float) -> Parameters:
+        """``parameters`` after one gradient step of size ``step`` on the mean loss over this
+        hospital's training records (Per-FedAvg's adaptation); computed here, never sent."""
+        self.model.load_state_dict(parameters)
+        self.model.eval()
+        self.model.zero_grad(set_to_none=True)
+        loss = nn.CrossEntropyLoss(reduction="sum")
+        for i in range(0, self.n_samples, 2048):
+            (loss(self.model(self._x[i : i + 2048]), self._y[i : i + 2048]) / self.n_samples).backward()
+        with torch.no_grad():
+            for p in self.model.parameters():
+                if p.grad is not None:
+                    p.add_(p.grad, alpha=-step)
+        self.model.zero_grad(set_to_none=True)
         return self.model_state()
 
     def _train_personal(self, local: LocalRound, epochs: int, strategy: Strategy) -> None:

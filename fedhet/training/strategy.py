@@ -25,6 +25,7 @@ hook gets the hospital's own ``state``, a dict the client keeps across rounds):
                                  model's loss on the hospital's own training records);
     ``adjust_gradients(model, local)``  an extra term of the local objective, added to the batch
                                  gradient after it is formed (and noised, under DP);
+    ``end_training(model, local)``  after the local loop, before the model is read;
     ``after_training(final, local)``  the declared extras, computed from the model the hospital
                                  ends the round with (under DP-SGD: post-processing of it);
     ``personal_gradients(model, local)``  with ``personal_model``, the extra term of the personal
@@ -140,6 +141,9 @@ class Strategy:
     # Whether each hospital also trains a personal model on its own records, beside the shared
     # one, that never leaves it and is what it is evaluated with (Ditto).
     personal_model = False
+    # Whether each hospital is evaluated after one gradient step of this size on its own
+    # training records, from the model it received (Per-FedAvg); None: evaluated as received.
+    adaptation_step: float | None = None
 
     def __init__(self, spec: AlgorithmSpec, initial: Callable[[int], Parameters], **context):
         self.spec = spec
@@ -179,6 +183,10 @@ class Strategy:
     def after_training(self, final: Parameters, local: LocalRound) -> dict[str, Any]:
         """The declared extras of this round's update (FedAvg: none)."""
         return {}
+
+    def end_training(self, model: nn.Module, local: LocalRound) -> None:
+        """After the local loop, before the model is read and sent (Per-FedAvg: finish a pair of
+        batches cut short by the end of the round; FedAvg: nothing)."""
 
     def personal_gradients(self, model: nn.Module, local: LocalRound) -> None:
         """The personal objective's extra gradient, with ``personal_model`` (none here)."""

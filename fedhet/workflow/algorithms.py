@@ -11,7 +11,8 @@ schema, the experiment grids and the cell paths take any registered key.
 
 A key spells the algorithm and every parameter, in the registry's order: ``fedavg``,
 ``fedprox-mu0.01``, ``fedper-head1``, ``shared-beta0.05-alpha0.5``, ``ifca-k2``, ``scaffold-eta1``,
-``ditto-lam0.1``, ``qffl-q1``.
+``perfedavg-alpha0.01``, ``ditto-lam0.1``,
+``qffl-q1``.
 """
 
 from __future__ import annotations
@@ -94,6 +95,13 @@ ALGORITHMS = {
             "SCAFFOLD: control variates correct each client's drift; the server steps by eta toward the mean",
             (Param("eta", 1.0, 0.1, 10.0),),
             client_level=False,
+        ),
+        Algorithm(
+            "perfedavg",
+            "perfedavg",
+            "Per-FedAvg (first-order): the global model trained as a start for one adaptation step of size alpha;"
+            " each hospital is evaluated after that step on its own records",
+            (Param("alpha", 0.01, 0.0, 1.0),),
         ),
         Algorithm(
             "ditto",
