@@ -53,6 +53,24 @@ def test_noise_has_the_calibrated_scale_and_is_the_seeds():
     )
 
 
+def test_the_stated_relation_is_the_one_sigma_is_calibrated_for():
+    """σ is calibrated for sensitivity S: one hospital absent moves the sum by at most S (the
+    stated add/remove relation); one replaced moves it by up to 2S, which the privacy rows do
+    not claim."""
+    from fedhet.privacy.accounting import NEIGHBOURING
+
+    def released_sum(updates):
+        dp = server(math.inf, 1.0, clients=4)  # no noise: the clipped sum over the fixed m = 4
+        dp.aggregate(updates)
+        return torch.cat([v.flatten() for v in dp.message().models[0].values()]).double() * 4
+
+    others = [update(0.01, 5), update(-0.02, 5), update(0.005, 5)]
+    present = released_sum([*others, update(3.0, 5)])
+    assert float((present - released_sum(others)).norm()) == pytest.approx(1.0, rel=1e-5)
+    assert float((present - released_sum([*others, update(-3.0, 5)])).norm()) == pytest.approx(2.0, rel=1e-5)
+    assert NEIGHBOURING["client"].startswith("add/remove one hospital's update")
+
+
 @pytest.mark.parametrize("epsilon", [1.0, 8.0])
 def test_epsilon_over_the_rounds_matches_dp_accounting(epsilon):
     rounds = 10

@@ -219,7 +219,7 @@ class PrivacyRecord:
 # The neighbouring relation each level's ε refers to, and what it takes as public.
 NEIGHBOURING = {
     "record": "add/remove one record of the hospital; its record count n is public",
-    "client": "replace or remove one hospital's update; K, C, rounds public",
+    "client": "add/remove one hospital's update (absent: contributes nothing); K, C, rounds public",
 }
 
 

@@ -13,8 +13,11 @@ Each round, with w the global model the selected hospitals started from:
     Δ̃_k = Δ_k · min(1, S / ‖Δ_k‖)       (clipped to norm S over all of them at once)
     w  ← w + (Σ_k Δ̃_k + N(0, σ²S² I)) / m,   m = max(1, ⌈C·K⌉), fixed before training.
 
-Neighbouring relation: two federations that differ in one hospital's update, replaced by any
-other update or by none (the hospital absent). What is public: K (the nominal number of
+Neighbouring relation: two federations that differ in whether one hospital's update is there
+(add/remove: absent, it contributes nothing to the sum). The clipped sum then moves by at most
+S, the sensitivity σ is calibrated for. Replacing one hospital's update by another moves it by up
+to 2S: for that relation the guarantee is, by group privacy, at most (2ε, (1 + e^ε)δ). What is
+public: K (the nominal number of
 hospitals: ``dp.clients``, else the number in the federation's config), the fraction C, the
 number of rounds, S and σ. The denominator m is a function of those alone, never of how many
 updates arrived: dividing by the count received would let the noise scale of the released
