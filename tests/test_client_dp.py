@@ -149,3 +149,35 @@ def test_client_level_dp_is_refused_where_it_protects_nothing(tmp_path, tiny_par
     with pytest.raises(ValueError, match=message):
         run_cell(TINY_CONFIG, cell, parts, None, tmp_path / "m.parquet", tmp_path / "r.parquet")
     assert not (tmp_path / "m.parquet").exists()
+
+
+def test_poisson_client_sampling_draws_each_hospital_with_probability_c_reproducibly():
+    import numpy as np
+
+    from fedhet.training.server import select_clients
+
+    draws = [select_clients(8, 0.25, np.random.default_rng(7), "poisson") for _ in range(2)]
+    assert draws[0] == draws[1]  # the run's generator decides
+    rng = np.random.default_rng(0)
+    rounds = [select_clients(8, 0.25, rng, "poisson") for _ in range(4000)]
+    counts = np.bincount(np.concatenate([r for r in rounds if r]).astype(int), minlength=8) / 4000
+    assert np.allclose(counts, 0.25, atol=0.03)  # 4σ of a Binomial(4000, 0.25) share
+    assert any(not r for r in rounds) and len({len(r) for r in rounds}) > 3  # empty rounds happen; sizes vary
+
+
+@pytest.mark.parametrize("fraction", [0.25, 0.5])
+def test_poisson_sampled_client_level_epsilon_matches_dp_accounting(fraction):
+    rounds = 20
+    strategy = load_strategy(FEDAVG, initial=lambda j: {k: v.clone() for k, v in START.items()})
+    spec = DPSpec("client_level", 2.0, 1e-5, 1.0)
+    dp = ClientLevelDP(strategy, spec, rounds, 0, 16, fraction, sampling="poisson")
+    for r in range(rounds):
+        dp.aggregate([update(0.001, 1)] * (r % 3))  # every round counts, one with no hospital too
+    record = dp.record("small_1")
+    assert record.q == fraction and record.steps == rounds and 0.99 * 2.0 <= record.epsilon_spent <= 2.0
+    sampled = dp_accounting.PoissonSampledDpEvent(fraction, dp_accounting.GaussianDpEvent(dp.sigma))
+    event = dp_accounting.SelfComposedDpEvent(sampled, rounds)
+    pld = dp_accounting.pld.PLDAccountant().compose(event).get_epsilon(1e-5)
+    assert record.epsilon_spent == pytest.approx(pld, rel=0.03)
+    fixed = ClientLevelDP(strategy, spec, rounds, 0, 16, fraction)
+    assert fixed.q == 1.0 and fixed.sigma > dp.sigma  # a fixed-size draw claims no amplification

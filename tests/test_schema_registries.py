@@ -14,7 +14,14 @@ from fedhet.data.sources import DATASETS
 from fedhet.device import DEVICES
 from fedhet.privacy.audit import AUDIT_MODES
 from fedhet.workflow.experiments import GRID_FIELDS, TUNINGS
-from fedhet.workflow.specs import GRAD_SAMPLE_MODES, HOSPITAL_TYPES, MODE_TAKES_ALGORITHM, OPTIMIZERS, PLACEMENTS
+from fedhet.workflow.specs import (
+    CLIENT_SAMPLINGS,
+    GRAD_SAMPLE_MODES,
+    HOSPITAL_TYPES,
+    MODE_TAKES_ALGORITHM,
+    OPTIMIZERS,
+    PLACEMENTS,
+)
 
 SCHEMA = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
 DEFS, TOP = SCHEMA["definitions"], SCHEMA["properties"]
@@ -40,6 +47,7 @@ MODES = tuple(MODE_TAKES_ALGORITHM)
         ("experiments.<name>.chosen_on", EXPERIMENT["chosen_on"]["enum"], tuple(t for t in TUNINGS if t != "fixed")),
         ("hospitals[].type", DEFS["hospital_group"]["properties"]["type"]["enum"], HOSPITAL_TYPES),
         ("data.dataset", TOP["data"]["properties"]["dataset"]["enum"], tuple(DATASETS)),
+        ("training.client_sampling", TOP["training"]["properties"]["client_sampling"]["enum"], CLIENT_SAMPLINGS),
         ("training.optimizer", TOP["training"]["properties"]["optimizer"]["enum"], OPTIMIZERS),
         ("privacy.grad_sample_mode", TOP["privacy"]["properties"]["grad_sample_mode"]["enum"], GRAD_SAMPLE_MODES),
         ("device", TOP["device"]["enum"], DEVICES),

@@ -34,3 +34,25 @@ def test_select_clients_fraction():
     assert len(select_clients(5, 0.01, rng)) == 1
     with pytest.raises(ValueError, match="client_fraction"):
         select_clients(5, 0.0, rng)
+
+
+def test_a_poisson_sampled_federation_records_its_draws_and_skips_empty_rounds():
+    """Each round's sample is a ``selected`` row per drawn hospital; a round that drew none
+    leaves the model as it was (no DP wrapper releases it)."""
+    from dataclasses import replace
+
+    from test_algorithms import SPEC, TRAIN, sites
+
+    from fedhet.training.federated import run_mode
+
+    spec = replace(TRAIN, rounds=6, client_fraction=0.3, client_sampling="poisson")
+    result = run_mode("federated", sites(), None, SPEC, spec, seed=5)
+    rounds = result.rounds
+    selected = rounds[rounds["quantity"] == "selected"]
+    expected = [select_clients(3, 0.3, rng, "poisson") for rng in [np.random.default_rng(5)] for _ in range(6)]
+    names = ["large_1", "small_1", "small_2"]
+    drawn = [sorted(selected.loc[selected["round"] == r, "hospital"]) for r in range(1, 7)]
+    assert drawn == [sorted(names[i] for i in chosen) for chosen in expected]
+    assert any(not d for d in drawn)  # this seed draws an empty round
+    losses = rounds[rounds["quantity"] == "train_loss"]
+    assert len(losses) == len(selected)  # only the drawn hospitals trained

@@ -27,9 +27,13 @@ the sum by at most S whatever its size. Under this wrapper no hospital's trainin
 it (``releases_loss``): the noise covers the update, not a loss sent beside it.
 
 σ is calibrated once for the run, ``rounds`` compositions of the Gaussian mechanism, by the
-accountant the record-level hospitals use (``fedhet.privacy.accounting``), with q = 1: fedhet selects a
-fixed number of hospitals per round (``fedhet.training.server.select_clients``), not a Poisson sample,
-so no amplification by sampling is claimed. The noise is drawn on the server from a generator
+accountant the record-level hospitals use (``fedhet.privacy.accounting``). With
+``training.client_sampling: fixed`` (the default) the server selects ⌈C·K⌉ hospitals per round
+and q = 1: no amplification by sampling is claimed. With ``poisson`` each hospital takes part in
+a round independently with probability C (``fedhet.training.server.select_clients``), and the
+accountant composes Poisson-subsampled Gaussian mechanisms with q = C (add/remove-one, the
+relation above), cross-checked against dp_accounting in the tests. Every round releases a
+model, even one that drew no hospital (then noise alone). The noise is drawn on the server from a generator
 seeded by the cell's seed; the server still sees only ``Update``s.
 """
 
@@ -60,6 +64,7 @@ class ClientLevelDP:
     and ``fraction`` the share selected per round: together they fix the public denominator."""
 
     releases_loss = False  # a loss beside the update would be a second, unnoised release
+    releases_every_round = True  # the accountant composes every round, drawn hospitals or not
 
     def __init__(
         self,
@@ -70,6 +75,7 @@ class ClientLevelDP:
         clients: int,
         fraction: float = 1.0,
         device=CPU,
+        sampling: str = "fixed",
     ):
         if len(strategy.message().models) != 1:
             raise ValueError(
@@ -82,7 +88,8 @@ class ClientLevelDP:
                 f" client-level DP (dp {spec.key()}) does not noise"
             )
         self.strategy, self.spec = strategy, spec
-        self.q, self.rounds = 1.0, rounds
+        # Amplification by sampling only where the hospitals are a Poisson sample (q = C).
+        self.q, self.rounds = (fraction if sampling == "poisson" else 1.0), rounds
         self.denominator = nominal_denominator(spec.clients or clients, fraction)
         self.sigma = calibrate_sigma(spec.epsilon, spec.delta, self.q, rounds, spec.accountant)
         self.generator = stream_generator(seed, NOISE_STREAM, device=device)

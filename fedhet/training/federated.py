@@ -186,7 +186,14 @@ def run_mode(
         )
         if server_dp is not None:
             strategy = ClientLevelDP(
-                strategy, server_dp, spec.rounds, seed, len(trainers), spec.client_fraction, device
+                strategy,
+                server_dp,
+                spec.rounds,
+                seed,
+                len(trainers),
+                spec.client_fraction,
+                device,
+                spec.client_sampling,
             )
         for i, site in enumerate(trainers):
             site.client.add_public(strategy.public_share(i))
@@ -195,6 +202,8 @@ def run_mode(
             for i, update in updates:
                 model = run.model or strategy.model_name(update.choice, trainers[i].name)
                 round_rows.append(_round_row(model, r, trainers[i].name, "train_loss", update.loss))
+                if spec.client_fraction < 1:  # the round's sample, recorded
+                    round_rows.append(_round_row(model, r, trainers[i].name, "selected", 1.0))
                 if len(strategy.message().models) > 1:
                     round_rows.append(_round_row(model, r, trainers[i].name, "pick", update.choice))
             if eval_every_round:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fedhet.training.strategy import Strategy, Update, check_payload
-from fedhet.workflow.specs import TrainSpec
+from fedhet.workflow.specs import CLIENT_SAMPLINGS, TrainSpec
 
 if TYPE_CHECKING:
     from fedhet.training.client import Client
@@ -28,10 +28,16 @@ log = logging.getLogger("fedhet")
 RoundHook = Callable[[int, list[tuple[int, Update]]], None]
 
 
-def select_clients(n_clients: int, fraction: float, rng: np.random.Generator) -> list[int]:
-    """max(1, ⌈C·K⌉) distinct client indices, drawn uniformly each round (McMahan et al.)."""
+def select_clients(n_clients: int, fraction: float, rng: np.random.Generator, sampling: str = "fixed") -> list[int]:
+    """The clients of one round, drawn on the run's generator: ``fixed``, max(1, ⌈C·K⌉) distinct
+    indices uniformly (McMahan et al. 2017); ``poisson``, each client independently with
+    probability C (possibly none), the scheme client-level DP's accountant assumes."""
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"training.client_fraction: {fraction} must be in (0, 1]")
+    if sampling == "poisson":
+        return np.flatnonzero(rng.random(n_clients) < fraction).tolist()
+    if sampling != "fixed":
+        raise ValueError(f"training.client_sampling: {sampling!r} is not one of {CLIENT_SAMPLINGS}")
     m = max(1, math.ceil(fraction * n_clients - 1e-9))
     if m >= n_clients:
         return list(range(n_clients))
@@ -52,11 +58,12 @@ def fit(
     start = time.perf_counter()
     for r in range(1, spec.rounds + 1):
         message = strategy.message()
-        chosen = select_clients(len(clients), spec.client_fraction, rng)
+        chosen = select_clients(len(clients), spec.client_fraction, rng, spec.client_sampling)
         updates = [(i, clients[i].train(message, spec.local_epochs, strategy)) for i in chosen]
         for i, update in updates:
             check_payload(update.payload, strategy.sends, f"server, from client {i}")
-        strategy.aggregate([u for _, u in updates])
+        if updates or strategy.releases_every_round:  # a Poisson round may draw no hospital
+            strategy.aggregate([u for _, u in updates])
         on_round(r, updates)
         elapsed = time.perf_counter() - start
         eta = elapsed / r * (spec.rounds - r)

@@ -133,6 +133,9 @@ class Strategy:
     set G; ``model_spec``, ``train_spec``, ``seed``, ``clients``: the federation's size); an
     algorithm ignores what it does not use."""
 
+    # Whether the server releases a model every round even when no hospital was drawn (a DP
+    # wrapper whose accountant counts every round does; otherwise an empty round changes nothing).
+    releases_every_round = False
     # Whether a hospital may send its mean training loss beside its parameters (a wrapper that
     # privatises the update, ``fedhet.training.client_dp``, says no: the loss is not covered).
     releases_loss = True

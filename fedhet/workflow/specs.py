@@ -29,6 +29,13 @@ class TrainSpec:
     momentum: float = 0.9
     weight_decay: float = 0.0
     client_fraction: float = 1.0
+    client_sampling: str = "fixed"  # one of CLIENT_SAMPLINGS
+
+
+# How the hospitals of a federated round are drawn (``fedhet.training.server.select_clients``):
+# ``fixed``, ⌈C·K⌉ of them uniformly without replacement; ``poisson``, each independently with
+# probability C, the scheme client-level DP's accountant amplifies by (q = C).
+CLIENT_SAMPLINGS = ("fixed", "poisson")
 
 
 @dataclass(frozen=True)
