@@ -134,6 +134,15 @@ def figure_inputs(wildcards, cell_files=cell_metrics):
     return inputs
 
 
+def fairness_inputs(wildcards):
+    number = int(wildcards.n)
+    if number not in ff.REMEDY_FIGURES:
+        raise ValueError(
+            f"tables/fairness_fig{number}.csv: only remedy figures {sorted(ff.REMEDY_FIGURES)} have one"
+        )
+    return cell_metrics(ff.figure_cells(config, number))
+
+
 def figure_privacy_inputs(wildcards):
     return figure_inputs(wildcards, cell_privacy)
 
@@ -173,6 +182,12 @@ def experiment_outputs():
         f"{RESULTS}/tables/privacy_fig{n}.csv"
         for n in FIGURES
         if n in ff.PRIVACY_FIGURES
+    ]
+    # each remedy figure's fairness view
+    outputs += [
+        f"{RESULTS}/tables/fairness_fig{n}.csv"
+        for n in FIGURES
+        if n in ff.REMEDY_FIGURES
     ]
     if SWEEPS:
         outputs.append(f"{RESULTS}/tables/trends.csv")

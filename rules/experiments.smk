@@ -72,6 +72,30 @@ rule figure_privacy:
         "../scripts/privacy.py"
 
 
+rule fairness:
+    """A remedy figure's fairness view: the worst small hospital, the small hospitals' spread and
+    the large hospital, each paired by seed with FedAvg (fedhet.analysis.fairness)."""
+    input:
+        fairness_inputs,
+    output:
+        report(
+            f"{RESULTS}/tables/fairness_fig{{n}}.csv",
+            caption="../report/fairness.rst",
+            category="Tables",
+        ),
+    log:
+        f"{RESULTS}/logs/fairness/fig{{n}}.log",
+    localrule: True
+    conda:
+        "../envs/fedhet.yaml"
+    threads: 1
+    resources:
+        mem_mb=1024,
+        runtime=5,
+    script:
+        "../scripts/fairness.py"
+
+
 rule trends:
     input:
         cell_metrics(SWEEP_CELLS),
