@@ -18,9 +18,10 @@ from fedhet import setup_logging
 from fedhet.analysis.repro import DEFAULT_RUN
 from fedhet.analysis.repro import check as repro_check
 from fedhet.data.beyond_hospitals import draw_shared, write_shared
+from fedhet.data.datasets import dataset_spec, load_source
 from fedhet.data.holdout import write_holdout_partitions
 from fedhet.data.partition import PartitionError, write_external
-from fedhet.data.sources import DataError, binary_labels, dataset_spec, fetch_file, load_source, resolve_mirror
+from fedhet.data.sources import DataError, binary_labels, fetch_file, resolve_mirror
 from fedhet.device import DEVICES, resolve_device
 from fedhet.training.cell import run_cell
 from fedhet.training.federated import MODES

@@ -5,7 +5,7 @@ import fedhet.workflow.experiments as fx
 import fedhet.workflow.figure_specs as ff
 import fedhet.workflow.keys as fk
 from fedhet.workflow.algorithms import AlgorithmSpec
-from fedhet.data.sources import dataset_spec
+from fedhet.data.datasets import dataset_spec
 from fedhet.workflow.specs import CanarySpec
 from fedhet.analysis.tables import study_reference
 

@@ -1,8 +1,9 @@
 from pathlib import Path
 
 from fedhet import setup_logging
+from fedhet.data.datasets import load_source
 from fedhet.data.partition import write_external
-from fedhet.data.sources import binary_labels, load_source
+from fedhet.data.sources import binary_labels
 
 log = setup_logging(snakemake.log[0])
 data = snakemake.params.data

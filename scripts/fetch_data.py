@@ -1,7 +1,8 @@
 from pathlib import Path
 
 from fedhet import setup_logging
-from fedhet.data.sources import dataset_spec, fetch_file, resolve_mirror
+from fedhet.data.datasets import dataset_spec
+from fedhet.data.sources import fetch_file, resolve_mirror
 
 log = setup_logging(snakemake.log[0])
 out = Path(snakemake.output[0])

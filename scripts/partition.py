@@ -1,9 +1,9 @@
 from pathlib import Path
 
 from fedhet import setup_logging
+from fedhet.data.datasets import load_source
 from fedhet.data.holdout import write_holdout_partitions
 from fedhet.data.partition import Scenario
-from fedhet.data.sources import load_source
 from fedhet.workflow.config import parse_seed_key
 
 log = setup_logging(snakemake.log[0])

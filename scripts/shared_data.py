@@ -2,8 +2,9 @@ from pathlib import Path
 
 from fedhet import setup_logging
 from fedhet.data.beyond_hospitals import draw_shared, write_shared
+from fedhet.data.datasets import load_source
 from fedhet.data.partition import Scenario
-from fedhet.data.sources import binary_labels, load_source
+from fedhet.data.sources import binary_labels
 from fedhet.workflow.config import parse_seed_key
 
 log = setup_logging(snakemake.log[0])

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import yaml
 
+from fedhet.data.datasets import dataset_spec
 from fedhet.data.partition import HospitalData, Scenario, write_partitions
-from fedhet.data.sources import MIRROR_ENV, DataError, dataset_spec, fetch_file
+from fedhet.data.sources import MIRROR_ENV, DataError, fetch_file
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = "results/fashion_mnist"  # where the quick config's outputs go (no run name; its dataset)

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from fedhet.data import sources as data
-from fedhet.data.sources import FASHION_MNIST, DataError, binary_labels, fetch_file, read_idx
+from fedhet.data.datasets import dataset_spec, load_source
+from fedhet.data.datasets.fashion_mnist import SPEC as FASHION_MNIST
+from fedhet.data.sources import DataError, binary_labels, fetch_file, read_idx
 from fedhet.workflow.config import ConfigError, validate_config
 
 TINY_HOSPITALS = [{"type": "large", "count": 1, "size": 100, "abnormal_ratio": 0.5}]
@@ -93,7 +95,7 @@ def test_a_mirror_list_is_searched_in_order(monkeypatch, tmp_path):
     assert mirrors == [tmp_path / "none", second, first]
     # the first directory that has the file is used (and its bytes are checked)
     monkeypatch.setattr(
-        data, "md5sum", lambda path: data.FASHION_MNIST.files[name] if path.read_bytes() == b"also corrupt" else "x"
+        data, "md5sum", lambda path: FASHION_MNIST.files[name] if path.read_bytes() == b"also corrupt" else "x"
     )
     fetch_file(FASHION_MNIST, name, tmp_path / "out" / name, mirrors)
     assert (tmp_path / "out" / name).read_bytes() == b"also corrupt"
@@ -129,7 +131,7 @@ def test_real_fashion_mnist(fashion_mirror, tmp_path):
     for name in FASHION_MNIST.files:
         fetch_file(FASHION_MNIST, name, tmp_path / name, [fashion_mirror])
         assert hashlib.md5((tmp_path / name).read_bytes()).hexdigest() == FASHION_MNIST.files[name]
-    source = data.load_source("fashion_mnist", tmp_path)
+    source = load_source("fashion_mnist", tmp_path)
     assert source.pool_images.shape == (60000, 28, 28) and source.pool_images.dtype == np.uint8
     assert source.external_images.shape == (10000, 28, 28)
     assert dict(enumerate(np.bincount(source.pool_labels).tolist())) == FASHION_MNIST.pool_class_counts
@@ -141,9 +143,9 @@ def test_real_fashion_mnist(fashion_mirror, tmp_path):
 def test_pneumonia_mnist_plugs_in(tmp_path, monkeypatch, medmnist_mirror):
     mirror = medmnist_mirror
     monkeypatch.setenv(data.MIRROR_ENV, str(mirror))  # the production path: the variable wins over config
-    spec = data.dataset_spec("pneumonia_mnist")
+    spec = dataset_spec("pneumonia_mnist")
     fetch_file(spec, "pneumoniamnist.npz", tmp_path / "pneumoniamnist.npz", data.resolve_mirror("/nonexistent"))
-    source = data.load_source("pneumonia_mnist", tmp_path)
+    source = load_source("pneumonia_mnist", tmp_path)
     assert source.pool_images.shape == (4708, 28, 28)  # the official train split
     assert set(np.unique(source.pool_labels)) == {0, 1}
     assert dict(enumerate(np.bincount(source.pool_labels).tolist())) == spec.pool_class_counts == {0: 1214, 1: 3494}
@@ -153,3 +155,49 @@ def test_pneumonia_mnist_plugs_in(tmp_path, monkeypatch, medmnist_mirror):
     # the official test split is the external set
     assert source.external_images.shape == (624, 28, 28)
     assert np.bincount(source.external_labels).tolist() == [234, 390]
+
+
+def test_breast_mnist_plugs_in(tmp_path, medmnist_mirror):
+    spec = dataset_spec("breast_mnist")
+    fetch_file(spec, "breastmnist.npz", tmp_path / "breastmnist.npz", [medmnist_mirror])
+    source = load_source("breast_mnist", tmp_path)
+    assert dict(enumerate(np.bincount(source.pool_labels).tolist())) == spec.pool_class_counts == {0: 147, 1: 399}
+    assert source.public_images.shape == (78, 28, 28) and source.external_images.shape == (156, 28, 28)
+    # malignant (class 0) is the abnormal class of config/breast.yaml
+    assert data.pool_counts(spec, [0]) == (147, 399)
+
+
+def write_npz(path, images, labels, **drop):
+    arrays = {}
+    for split in ("train", "val", "test"):
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = images, labels
+    for key in drop:
+        arrays.pop(key)
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize(
+    "images, drop, message",
+    [
+        (
+            np.zeros((4, 32, 32), np.uint8),
+            {},
+            r"\(train\): images of shape \(4, 32, 32\) .* expects uint8 of shape \(N, 28, 28\)",
+        ),
+        (np.zeros((4, 28, 28, 3), np.uint8), {}, r"images of shape \(4, 28, 28, 3\)"),
+        (np.zeros((4, 28, 28), np.float32), {}, r"type float32"),
+        (np.zeros((4, 28, 28), np.uint8), {"val_labels": True}, r"not a MedMNIST-format file, it lacks val_labels"),
+    ],
+)
+def test_a_medmnist_file_of_another_shape_is_refused_naming_the_file(tmp_path, images, drop, message):
+    spec = dataset_spec("breast_mnist")
+    write_npz(tmp_path / "breastmnist.npz", images, np.array([[0], [1], [0], [1]]), **drop)
+    with pytest.raises(DataError, match="breastmnist.npz.*" + message):
+        spec.reader(tmp_path, spec)
+
+
+def test_labels_outside_the_datasets_classes_are_refused(tmp_path):
+    spec = dataset_spec("breast_mnist")
+    write_npz(tmp_path / "breastmnist.npz", np.zeros((3, 28, 28), np.uint8), np.array([[0], [1], [2]]))
+    with pytest.raises(DataError, match=r"labels \[2\] are not classes of breast_mnist"):
+        spec.reader(tmp_path, spec)

@@ -8,9 +8,9 @@ import pytest
 import yaml
 
 from conftest import REPO
+from fedhet.data.datasets import DATASETS
 from fedhet.data.holdout import HOLDOUTS
 from fedhet.data.shift import KINDS
-from fedhet.data.sources import DATASETS
 from fedhet.device import DEVICES
 from fedhet.privacy.audit import AUDIT_MODES
 from fedhet.workflow.experiments import GRID_FIELDS, TUNINGS

@@ -1,9 +1,11 @@
 """Source datasets: fetching, checksum verification and reading into numpy arrays.
 
-Owns everything that touches the raw files. A dataset is described by a ``DatasetSpec``
-(its files and their MD5s) and read into a ``SourceData`` (images, labels, per split).
-Training code only ever sees ``SourceData``-derived partitions, so a new dataset plugs
-in by adding a spec and a reader here.
+Owns everything that touches the raw files: the ``DatasetSpec`` a dataset module declares (its
+files and their MD5s, its reader, classes and image size), the ``SourceData`` a reader returns
+(images and labels per split), fetching with checksums, and the readers of the two formats the
+shipped datasets use (IDX files and MedMNIST ``.npz``). The datasets themselves are one module
+each in ``fedhet.data.datasets``. Training code only ever sees ``SourceData``-derived
+partitions.
 """
 
 from __future__ import annotations
@@ -32,12 +34,13 @@ class DatasetSpec:
     name: str
     base_url: str
     files: dict[str, str]  # file name -> MD5 of the file as distributed
-    reader: str  # key into READERS
+    reader: Callable[[Path, DatasetSpec], SourceData]  # the fetched files → SourceData
     # Images per original class in the pool hospitals draw from, as distributed. Known up
     # front so that an infeasible grid is rejected when the workflow is built, before any
     # download; ``tests/test_data.py`` checks them against the files.
     pool_class_counts: dict[int, int]
     class_names: dict[int, str]  # the original classes, as the dataset's documentation names them
+    image_size: int = 28  # images are image_size × image_size pixels, one channel
 
     def describe_classes(self) -> str:
         return ", ".join(f"{c} {name}" for c, name in self.class_names.items())
@@ -55,43 +58,6 @@ class SourceData:
     # None: public tuning draws from the pool records no hospital holds (fedhet.data.public_proxy)
     public_images: np.ndarray | None = None
     public_labels: np.ndarray | None = None
-
-
-FASHION_MNIST = DatasetSpec(
-    name="fashion_mnist",
-    base_url="http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-    files={
-        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
-        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
-        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
-    },
-    reader="idx",
-    pool_class_counts={c: 6000 for c in range(10)},
-    class_names=dict(
-        enumerate(
-            ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-        )
-    ),
-)
-
-PNEUMONIA_MNIST = DatasetSpec(
-    name="pneumonia_mnist",
-    base_url="https://zenodo.org/records/10519652/files/",
-    files={"pneumoniamnist.npz": "28209eda62fecd6e6a2d98b1501bb15f"},
-    reader="medmnist",
-    pool_class_counts={0: 1214, 1: 3494},  # the official train split
-    class_names={0: "normal", 1: "pneumonia"},
-)
-
-DATASETS = {spec.name: spec for spec in (FASHION_MNIST, PNEUMONIA_MNIST)}
-
-
-def dataset_spec(name: str) -> DatasetSpec:
-    try:
-        return DATASETS[name]
-    except KeyError:
-        raise DataError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}") from None
 
 
 def check_abnormal_classes(spec: DatasetSpec, abnormal_classes: list[int]) -> None:
@@ -193,38 +159,35 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
-def _read_fashion(directory: Path, spec: DatasetSpec) -> SourceData:
-    return SourceData(
-        pool_images=read_idx(directory / "train-images-idx3-ubyte.gz"),
-        pool_labels=read_idx(directory / "train-labels-idx1-ubyte.gz").astype(np.int64),
-        external_images=read_idx(directory / "t10k-images-idx3-ubyte.gz"),
-        external_labels=read_idx(directory / "t10k-labels-idx1-ubyte.gz").astype(np.int64),
-    )
-
-
-def _read_medmnist(directory: Path, spec: DatasetSpec) -> SourceData:
+def read_medmnist(directory: Path, spec: DatasetSpec) -> SourceData:
+    """A MedMNIST-format ``.npz`` (``{train,val,test}_{images,labels}``). The official splits
+    keep their roles: hospitals draw from train, val is public (what public tuning trains and
+    scores on, so no hospital record chooses a setting) and test is the external set."""
     (file_name,) = spec.files
-    with np.load(directory / file_name) as npz:
-        # The official splits keep their roles: hospitals draw from train, val is public (what
-        # public tuning trains and scores on, so no hospital record chooses a setting) and test
-        # is the external set.
-        return SourceData(
-            pool_images=npz["train_images"],
-            pool_labels=npz["train_labels"].reshape(-1).astype(np.int64),
-            external_images=npz["test_images"],
-            external_labels=npz["test_labels"].reshape(-1).astype(np.int64),
-            public_images=npz["val_images"],
-            public_labels=npz["val_labels"].reshape(-1).astype(np.int64),
+    path = directory / file_name
+    with np.load(path) as npz:
+        missing = sorted({f"{s}_{k}" for s in ("train", "val", "test") for k in ("images", "labels")} - set(npz.files))
+        if missing:
+            raise DataError(f"{path}: not a MedMNIST-format file, it lacks {', '.join(missing)}")
+        splits = {}
+        for split in ("train", "val", "test"):
+            images, labels = npz[f"{split}_images"], npz[f"{split}_labels"].reshape(-1).astype(np.int64)
+            check_images(images, labels, spec, f"{path} ({split})")
+            splits[split] = (images, labels)
+    return SourceData(*splits["train"], *splits["test"], *splits["val"])
+
+
+def check_images(images: np.ndarray, labels: np.ndarray, spec: DatasetSpec, where: str) -> None:
+    """Images must be uint8 of shape (N, size, size) with one label each, labels the spec's classes."""
+    expected = (len(labels), spec.image_size, spec.image_size)
+    if images.shape != expected or images.dtype != np.uint8:
+        raise DataError(
+            f"{where}: images of shape {images.shape} and type {images.dtype}; {spec.name} expects uint8 of"
+            f" shape (N, {spec.image_size}, {spec.image_size}) with N = {len(labels)} labels"
         )
-
-
-READERS: dict[str, Callable[[Path, DatasetSpec], SourceData]] = {"idx": _read_fashion, "medmnist": _read_medmnist}
-
-
-def load_source(name: str, directory: Path) -> SourceData:
-    """Read a fetched dataset from ``directory``."""
-    spec = dataset_spec(name)
-    return READERS[spec.reader](Path(directory), spec)
+    unknown = sorted(set(np.unique(labels).tolist()) - set(spec.class_names))
+    if unknown:
+        raise DataError(f"{where}: labels {unknown} are not classes of {spec.name} ({spec.describe_classes()})")
 
 
 def binary_labels(labels: np.ndarray, abnormal_classes: list[int]) -> np.ndarray:

@@ -28,7 +28,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from fedhet.data.sources import dataset_spec, pool_counts
+from fedhet.data.datasets import dataset_spec
+from fedhet.data.sources import pool_counts
 from fedhet.workflow.config import Cell, ConfigError, core_scenario, optim_key
 from fedhet.workflow.experiments import dp_section_specs
 from fedhet.workflow.keys import AUDIT_CELL, ENGINE_AUDIT

@@ -13,10 +13,11 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from fedhet.data.datasets import dataset_spec
 from fedhet.data.holdout import HOLDOUTS
 from fedhet.data.partition import Scenario
 from fedhet.data.shift import normalise_shift
-from fedhet.data.sources import DataError, check_abnormal_classes, dataset_spec
+from fedhet.data.sources import DataError, check_abnormal_classes
 from fedhet.workflow.keys import CELL, PARTITIONS
 from fedhet.workflow.specs import ModelSpec, OptimSpec, TrainSpec
 

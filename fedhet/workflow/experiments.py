@@ -22,9 +22,10 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+from fedhet.data.datasets import dataset_spec
 from fedhet.data.partition import HospitalGroup, PartitionError, Scenario, check_feasible
 from fedhet.data.shift import ShiftSpec, normalise_shift
-from fedhet.data.sources import dataset_spec, pool_counts
+from fedhet.data.sources import pool_counts
 from fedhet.workflow.algorithms import FEDAVG, AlgorithmSpec, canonical_key
 from fedhet.workflow.config import Cell, ConfigError, optim_key
 from fedhet.workflow.settings import setting_problem
