@@ -238,18 +238,18 @@ def scanners(scenario: Scenario, seed: int) -> dict[str, Scanner]:
 def images_table(
     images: np.ndarray, labels: np.ndarray, binary: np.ndarray, split: list[str], source_index: np.ndarray
 ) -> pa.Table:
-    height, width = images.shape[1:]
+    shape = list(images.shape[1:])  # (H, W), or (H, W, C) in colour
     flat = pa.array(np.ascontiguousarray(images, dtype=np.uint8).reshape(-1))
     table = pa.table(
         {
-            "image": pa.FixedSizeListArray.from_arrays(flat, height * width),
+            "image": pa.FixedSizeListArray.from_arrays(flat, int(np.prod(shape))),
             "label": pa.array(labels, pa.int64()),
             "binary_label": pa.array(binary, pa.int8()),
             "split": pa.array(split, pa.string()).dictionary_encode(),
             "source_index": pa.array(source_index, pa.int64()),
         }
     )
-    return table.replace_schema_metadata({"image_shape": json.dumps([height, width])})
+    return table.replace_schema_metadata({"image_shape": json.dumps(shape)})
 
 
 def write_external(path: Path, images: np.ndarray, labels: np.ndarray, binary: np.ndarray) -> None:
@@ -271,9 +271,10 @@ class HospitalData:
 
 
 def table_images(table: pa.Table) -> np.ndarray:
-    """The (n, H, W) uint8 images of a table written by ``images_table``."""
-    height, width = json.loads(table.schema.metadata[b"image_shape"])
-    return table.column("image").combine_chunks().values.to_numpy().reshape(-1, height, width)
+    """The (n, H, W) (or, in colour, (n, H, W, C)) uint8 images of a table written by
+    ``images_table``."""
+    shape = json.loads(table.schema.metadata[b"image_shape"])
+    return table.column("image").combine_chunks().values.to_numpy().reshape(-1, *shape)
 
 
 def read_hospital(path: Path, name: str | None = None) -> HospitalData:

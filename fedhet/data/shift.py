@@ -28,7 +28,7 @@ def _gamma(x: np.ndarray, gamma: float, rng: np.random.Generator) -> np.ndarray:
 
 
 def _contrast(x: np.ndarray, factor: float, rng: np.random.Generator) -> np.ndarray:
-    means = x.mean(axis=(1, 2), keepdims=True)  # about each image's own mean, as a detector would
+    means = x.mean(axis=(1, 2), keepdims=True)  # about each image's (and channel's) own mean, as a detector would
     return (x - means) * factor + means
 
 
@@ -47,7 +47,8 @@ def _speckle(x: np.ndarray, sd: float, rng: np.random.Generator) -> np.ndarray:
 def _blur(x: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
     from scipy import ndimage  # here: every training process imports this module, few blur
 
-    return ndimage.gaussian_filter(x, sigma=(0, sigma, sigma), mode="nearest")
+    # over height and width only: never across images, nor across a colour image's channels
+    return ndimage.gaussian_filter(x, sigma=(0, sigma, sigma) + (0,) * (x.ndim - 3), mode="nearest")
 
 
 def _pixelate(x: np.ndarray, scale: float, rng: np.random.Generator) -> np.ndarray:
@@ -56,9 +57,9 @@ def _pixelate(x: np.ndarray, scale: float, rng: np.random.Generator) -> np.ndarr
     small = max(1, int(round(side * scale)))
     edges = np.linspace(0, side, small + 1).round().astype(int)
     cells = np.repeat(np.arange(small), np.diff(edges))  # which coarse pixel each row/column falls in
-    sums = np.zeros((x.shape[0], small, small))
+    sums = np.zeros((x.shape[0], small, small, *x.shape[3:]))  # a colour image keeps its channels
     np.add.at(sums, (slice(None), cells[:, None], cells[None, :]), x)
-    counts = np.diff(edges)[:, None] * np.diff(edges)[None, :]
+    counts = (np.diff(edges)[:, None] * np.diff(edges)[None, :]).reshape(small, small, *[1] * (x.ndim - 3))
     return (sums / counts)[:, cells][:, :, cells]
 
 
@@ -111,7 +112,8 @@ def normalise_shift(value: str | None) -> str:
 
 
 def apply_shift(images: np.ndarray, spec: ShiftSpec, rng: np.random.Generator) -> np.ndarray:
-    """``images`` (N, H, W) uint8 as the shifted scanner would record them, uint8 again."""
+    """``images`` (N, H, W) or, in colour, (N, H, W, C) uint8 as the shifted scanner would record
+    them, uint8 again, of the same shape."""
     x = images.astype(np.float64) / 255.0
     shifted = KINDS[spec.kind].transform(x, spec.parameter, rng)
     return np.clip(np.rint(shifted * 255.0), 0, 255).astype(np.uint8)

@@ -40,7 +40,8 @@ class DatasetSpec:
     # download; ``tests/test_data.py`` checks them against the files.
     pool_class_counts: dict[int, int]
     class_names: dict[int, str]  # the original classes, as the dataset's documentation names them
-    image_size: int = 28  # images are image_size × image_size pixels, one channel
+    image_size: int = 28  # images are image_size × image_size pixels
+    channels: int = 1  # 1: grey, (N, H, W); 3: colour, (N, H, W, 3)
 
     def describe_classes(self) -> str:
         return ", ".join(f"{c} {name}" for c, name in self.class_names.items())
@@ -178,12 +179,15 @@ def read_medmnist(directory: Path, spec: DatasetSpec) -> SourceData:
 
 
 def check_images(images: np.ndarray, labels: np.ndarray, spec: DatasetSpec, where: str) -> None:
-    """Images must be uint8 of shape (N, size, size) with one label each, labels the spec's classes."""
-    expected = (len(labels), spec.image_size, spec.image_size)
+    """Images must be uint8 of shape (N, size, size), or (N, size, size, channels) in colour, with
+    one label each, and the labels the spec's classes."""
+    colour = (spec.channels,) if spec.channels > 1 else ()
+    expected = (len(labels), spec.image_size, spec.image_size, *colour)
     if images.shape != expected or images.dtype != np.uint8:
+        shown = ", ".join(["N", str(spec.image_size), str(spec.image_size), *map(str, colour)])
         raise DataError(
             f"{where}: images of shape {images.shape} and type {images.dtype}; {spec.name} expects uint8 of"
-            f" shape (N, {spec.image_size}, {spec.image_size}) with N = {len(labels)} labels"
+            f" shape ({shown}) with N = {len(labels)} labels"
         )
     unknown = sorted(set(np.unique(labels).tolist()) - set(spec.class_names))
     if unknown:

@@ -23,7 +23,7 @@ class CNN(nn.Module):
     def __init__(self, spec: ModelSpec):
         super().__init__()
         pad = spec.kernel_size // 2
-        self.conv1 = nn.Conv2d(1, spec.conv1_channels, spec.kernel_size, padding=pad)
+        self.conv1 = nn.Conv2d(spec.channels, spec.conv1_channels, spec.kernel_size, padding=pad)
         self.conv2 = nn.Conv2d(spec.conv1_channels, spec.conv2_channels, spec.kernel_size, padding=pad)
         self.pool = nn.MaxPool2d(2)
         self.relu = nn.ReLU()
@@ -44,14 +44,17 @@ def build_model(spec: ModelSpec, seed: int) -> CNN:
 
 
 def to_tensor(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    """uint8 (N, H, W) → float32 (N, 1, H, W) in [0, 1] on ``device`` (moved as uint8: 4× less to copy)."""
-    return torch.from_numpy(np.ascontiguousarray(images)).to(device).unsqueeze(1).float().div_(255.0)
+    """uint8 (N, H, W), or (N, H, W, C) in colour, → float32 (N, C, H, W) in [0, 1] on ``device``
+    (moved as uint8: 4× less to copy)."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).to(device)
+    x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+    return x.float().div_(255.0)
 
 
 def _layer_flops(spec: ModelSpec) -> tuple[float, float, float]:
     k2 = spec.kernel_size**2
     side = spec.image_size
-    conv1 = side * side * spec.conv1_channels * k2
+    conv1 = side * side * spec.conv1_channels * k2 * spec.channels
     conv2 = (side // 2) ** 2 * spec.conv2_channels * spec.conv1_channels * k2
     fc = spec.conv2_channels * (side // 4) ** 2 * 2
     return 2.0 * conv1, 2.0 * conv2, 2.0 * fc  # 2 FLOPs per multiply-add

@@ -120,7 +120,9 @@ def results_root(config: dict) -> str:
 
 
 def model_spec(config: dict) -> ModelSpec:
-    return ModelSpec(**config["model"])
+    """The config's model, sized for its dataset's images (side and channels)."""
+    dataset = dataset_spec(config.get("data", {}).get("dataset", "fashion_mnist"))
+    return ModelSpec(**config["model"], image_size=dataset.image_size, channels=dataset.channels)
 
 
 def train_spec(config: dict, optim: str | None = None) -> TrainSpec:

@@ -17,6 +17,7 @@ class ModelSpec:
     conv2_channels: int = 32
     kernel_size: int = 5
     image_size: int = 28
+    channels: int = 1  # 1 grey, 3 colour: the dataset's (fedhet.data.sources.DatasetSpec.channels)
 
 
 @dataclass(frozen=True)
