@@ -41,10 +41,10 @@ wildcard_constraints:
     beta=r"[0-9.e\-]+",
     dataset=r"[a-z_]+",
     filename=r"[^/]+",
-    n=r"[2-9]|1[0-3]",
+    n="|".join(str(n) for n in sorted(ff.FIGURES, reverse=True)),
     canaries=r"canaries-[a-z][a-z0-9_]*-m[0-9]+",
     m=r"[0-9]+",
-    number=r"[1-9]|1[0-3]",
+    number="|".join(str(n) for n in sorted([1, *ff.FIGURES], reverse=True)),
 
 
 def raw_files(wildcards=None):
@@ -181,7 +181,7 @@ def experiment_outputs():
     outputs += [
         f"{RESULTS}/tables/privacy_fig{n}.csv"
         for n in FIGURES
-        if n in ff.PRIVACY_FIGURES
+        if ff.has_privacy_rows(n)
     ]
     # each remedy figure's fairness view
     outputs += [

@@ -6,9 +6,8 @@ from fedhet.analysis.tables import (
     hospitals_table,
     markdown,
     read_cells,
-    write_csv_atomic,
-    write_text_atomic,
 )
+from fedhet.io import write_csv_atomic, write_text_atomic
 
 setup_logging(snakemake.log[0])
 out = snakemake.output

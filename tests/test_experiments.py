@@ -345,9 +345,12 @@ def test_a_renamed_experiments_figure_is_skipped_with_its_reason():
     assert status[8] == "fig8: needs experiments.remedies in the config" and status[9] == ""
     assert 8 not in configured_figures(config)
     assert "fedhet: Figure 8 skipped: fig8: needs experiments.remedies in the config" in skipped_figures_text(config)
-    # the study's config builds every figure but the scanner shift's (PneumoniaMNIST's)
+    # the study's config builds every figure but the scanner shift's (PneumoniaMNIST's) and the
+    # many hospitals' (config/many_hospitals.yaml)
     assert skipped_figures_text(STUDY).splitlines() == [
-        "fedhet: Figure 10 skipped: fig10: needs experiments.scanner_shift in the config"
+        "fedhet: Figure 10 skipped: fig10: needs experiments.scanner_shift in the config",
+        "fedhet: Figure 14 skipped: fig14: needs experiments.many_total in the config",
+        "fedhet: Figure 15 skipped: fig15: needs experiments.many_size in the config",
     ]
 
 
@@ -377,3 +380,34 @@ def test_the_grid_and_a_cell_refuse_a_setting_for_the_same_reason(change, at):
     with pytest.raises(ExperimentError) as caught:
         check_experiments(config)
     assert str(caught.value) == f"experiments.mine.{at}: {reason}"
+
+
+MANY = yaml.safe_load((REPO / "config" / "many_hospitals.yaml").read_text())
+
+
+def many_config(**changes) -> dict:
+    config = copy.deepcopy(STUDY)
+    config.update({k: v for k, v in MANY.items() if k != "training"}, **changes)
+    config["training"] = {**config["training"], **MANY["training"], **changes.pop("training", {})}
+    return validate_config(config)
+
+
+def test_a_fixed_total_shares_the_groups_records_among_its_hospitals():
+    points = grid_points(many_config(), "many_total")
+    sizes = {dict(p.values)["small.count"]: p.scenario.groups[1].size for p in points}
+    assert sizes == {4: 3000, 16: 750, 64: 188, 256: 47}  # 12,000 / N, rounded
+    check_experiments(many_config())  # the largest N still fits the pool
+
+
+def test_the_many_hospitals_figures_draw_each_dp_setting_of_federated_cells():
+    config = many_config()
+    cells = figure_cells(config, 14)
+    assert {c.dp for c in cells} == {"nodp", "client_level-eps10-delta1e-05-clip1"}
+    assert {c.mode for c in cells} == {"federated"} and len(cells) == 4 * 2 * 3
+    assert 14 in configured_figures(config) and 15 in configured_figures(config)
+
+
+def test_a_fraction_that_expects_no_hospital_in_a_round_is_refused_naming_the_key():
+    config = many_config(training={"client_fraction": 0.1})
+    with pytest.raises(ExperimentError, match=r"training.client_fraction: 0.1 of the 5 hospitals of the core"):
+        check_experiments(config)

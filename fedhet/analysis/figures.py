@@ -12,7 +12,7 @@ import pandas as pd
 
 from fedhet.analysis.chart import GROUP_LABELS, METRIC_LABELS, style, titled_grid, value_scale
 from fedhet.analysis.metrics import summarise
-from fedhet.analysis.privacy_figures import privacy_chart, privacy_figure_data
+from fedhet.analysis.privacy_figures import PLACEMENT_LABELS, privacy_chart, privacy_figure_data
 from fedhet.analysis.sweeps import sweep_summary
 from fedhet.analysis.tables import MODE_LABELS, group_mean, seed_summary
 from fedhet.data.partition import Scenario
@@ -181,6 +181,14 @@ def remedy_chart(data: pd.DataFrame, figure: RemedyFigure, spec: dict) -> alt.Ch
     return titled_grid(rows, figure.title, subtitle + [figure.note] * bool(figure.note), spec)
 
 
+def dp_label(dp: str) -> str:
+    """A DP setting as a curve's name: ``no DP``, ``client-level DP, ε = 10``."""
+    spec = DPSpec.parse(dp)
+    if not spec.enabled:
+        return "no DP"
+    return f"{PLACEMENT_LABELS[spec.placement]}, ε = {spec.epsilon:g}"
+
+
 def mode_figure_data(metrics: pd.DataFrame, figure: ModeFigure) -> pd.DataFrame:
     """Per training mode, evaluated group (small hospitals' mean on their own test splits, the
     large hospital), metric and value of ``figure.x``: mean and 95% CI over seeds."""
@@ -188,8 +196,8 @@ def mode_figure_data(metrics: pd.DataFrame, figure: ModeFigure) -> pd.DataFrame:
     points = points[points["metric"].isin(figure.metrics)].copy()
     scenarios = {key: Scenario.parse(key) for key in points["scenario"].unique()}
     points["x"] = [coordinate(scenarios[key], figure.x) for key in points["scenario"]]
-    data = summarise(points, ["mode", "hospital_type", "metric", "x"])
-    data["curve"] = data["mode"].map(MODE_LABELS)
+    data = summarise(points, [figure.curves, "hospital_type", "metric", "x"])
+    data["curve"] = data[figure.curves].map(MODE_LABELS if figure.curves == "mode" else dp_label)
     data["group"] = data["hospital_type"].map(GROUP_LABELS)
     data.insert(0, "figure", figure.number)
     return data
@@ -198,11 +206,11 @@ def mode_figure_data(metrics: pd.DataFrame, figure: ModeFigure) -> pd.DataFrame:
 def mode_chart(data: pd.DataFrame, figure: ModeFigure, spec: dict) -> alt.Chart:
     """One panel per metric (rows) and evaluated group (columns); a line per training mode."""
     what, field = figure.x.split(".")
-    title = f"{what} hospitals' {field} severity (0: none)" if field == "shift" else figure.x
-    x = alt.X("x:O", title=title, axis=alt.Axis(labelAngle=0))
-    color = alt.Color(
-        "curve:N", title=None, sort=list(MODE_LABELS.values()), legend=alt.Legend(orient="bottom", symbolType="stroke")
-    )
+    titles = {"shift": f"{what} hospitals' {field} severity (0: none)", "count": f"number of {what} hospitals"}
+    x = alt.X("x:O", title=titles.get(field, figure.x), axis=alt.Axis(labelAngle=0))
+    order = list(MODE_LABELS.values()) if figure.curves == "mode" else sorted(data["curve"].unique())
+    legend = alt.Legend(orient="bottom", symbolType="stroke", labelLimit=0)
+    color = alt.Color("curve:N", title=None, sort=order, legend=legend)
     rows = []
     for metric in figure.metrics:
         subset = data[data["metric"] == metric]

@@ -31,7 +31,9 @@ from fedhet.workflow.config import Cell, ConfigError, optim_key
 from fedhet.workflow.settings import setting_problem
 from fedhet.workflow.specs import CLIENT_LEVEL, MODE_TAKES_ALGORITHM, DPSpec, OptimSpec, check_spec
 
-GRID_FIELDS = ("abnormal_ratio", "size", "count", "abnormal_count", "shift")
+# ``abnormal_count`` fixes a group's abnormal images per hospital (its size follows the ratio);
+# ``total`` fixes its records over all its hospitals (its size follows the count).
+GRID_FIELDS = ("abnormal_ratio", "size", "count", "abnormal_count", "total", "shift")
 
 
 class ExperimentError(ConfigError):
@@ -62,6 +64,8 @@ def coordinate(scenario: Scenario, key: str) -> float:
         raise ExperimentError(f"grid key {key!r}: scenario {scenario.key()} has no hospital type {type_!r}")
     if field == "abnormal_count":
         return group.n_abnormal
+    if field == "total":
+        return group.count * group.size
     if field == "shift":  # the shift's severity, 0 for none: a number to plot and regress on
         return ShiftSpec.parse(group.shift).severity if group.shift else 0
     return getattr(group, field)
@@ -70,7 +74,7 @@ def coordinate(scenario: Scenario, key: str) -> float:
 def apply_point(hospitals: list[dict], values: dict[str, float], where: str) -> Scenario:
     """The core hospitals with the grid point's values in place."""
     groups = {h["type"]: dict(h) for h in hospitals}
-    fixed_counts = {}
+    fixed_counts, totals = {}, {}
     for key, value in values.items():
         type_, _, field = key.partition(".")
         if type_ not in groups:
@@ -79,6 +83,8 @@ def apply_point(hospitals: list[dict], values: dict[str, float], where: str) -> 
             raise ExperimentError(f"{where}: grid key {key!r}: field {field!r} is not one of {GRID_FIELDS}")
         if field == "abnormal_count":
             fixed_counts[type_] = value
+        elif field == "total":
+            totals[type_] = value
         elif field == "shift":
             try:
                 groups[type_]["shift"] = normalise_shift(value)
@@ -86,6 +92,10 @@ def apply_point(hospitals: list[dict], values: dict[str, float], where: str) -> 
                 raise ExperimentError(f"{where}: {err}") from None
         else:
             groups[type_][field] = value
+    for type_, total in totals.items():
+        if type_ in fixed_counts:
+            raise ExperimentError(f"{where}: {type_}.total and {type_}.abnormal_count both set the size")
+        groups[type_]["size"] = int(round(total / int(groups[type_]["count"])))
     for type_, count in fixed_counts.items():
         ratio = groups[type_]["abnormal_ratio"]
         if not 0 < ratio <= 1:
@@ -262,6 +272,7 @@ def check_experiments(config: dict) -> None:
     """Raise ``ExperimentError`` naming the first grid point the pool cannot supply."""
     data = config["data"]
     n_abnormal, n_normal = pool_counts(dataset_spec(data["dataset"]), data["abnormal_classes"])
+    check_fraction(config, Scenario.from_config(config["hospitals"]), "the core hospitals")
     for name, spec in config["experiments"].items():
         if "choices" in spec:
             check_choices(config, name)
@@ -280,6 +291,18 @@ def check_experiments(config: dict) -> None:
                 check_feasible(point.scenario, n_abnormal, n_normal, data["test_fraction"])
             except PartitionError as err:
                 raise ExperimentError(f"experiments.{name} grid point ({point.label()}): {err}") from None
+            check_fraction(config, point.scenario, f"experiments.{name} grid point ({point.label()})")
+
+
+def check_fraction(config: dict, scenario: Scenario, where: str) -> None:
+    """C · K ≥ 1: a round of the federation expects at least one hospital."""
+    fraction = float(config["training"].get("client_fraction", 1.0))
+    hospitals = sum(g.count for g in scenario.groups)
+    if fraction * hospitals < 1 - 1e-9:
+        raise ExperimentError(
+            f"training.client_fraction: {fraction:g} of the {hospitals} hospitals of {where} is"
+            f" {fraction * hospitals:.2g} per round; a round needs C ≥ 1/{hospitals}"
+        )
 
 
 def check_choices(config: dict, name: str) -> None:

@@ -162,20 +162,30 @@ REMEDY_FIGURES = {
 
 @dataclass(frozen=True)
 class ModeFigure:
-    """Metrics against grid key ``x``, one curve per training mode: what federated training, a
-    hospital alone and the large hospital alone give each hospital type as ``x`` changes."""
+    """Metrics against grid key ``x``, one curve per training mode (``curves="mode"``: what
+    federated training, a hospital alone and the large hospital alone give each hospital type as
+    ``x`` changes) or per DP setting of federated cells (``curves="dp"``)."""
 
     number: int
     experiment: str
     x: str
     title: str
     metrics: tuple[str, ...] = ("recall", "auroc", "auprc")
+    curves: str = "mode"
 
 
 MODE_FIGURES = {
     10: ModeFigure(
         10, "scanner_shift", "small.shift", "Figure 10: the small hospitals' scanner shift, per training mode"
     ),
+    14: ModeFigure(
+        14,
+        "many_total",
+        "small.count",
+        "Figure 14: how many small hospitals share a fixed total of small-hospital records",
+        curves="dp",
+    ),
+    15: ModeFigure(15, "many_size", "small.count", "Figure 15: more small hospitals of a fixed size", curves="dp"),
 }
 FIGURES = {**SWEEP_FIGURES, **PRIVACY_FIGURES, **REMEDY_FIGURES, **MODE_FIGURES}
 
@@ -266,8 +276,10 @@ def mode_figure_cells(config: dict, number: int) -> list[Cell]:
         raise ExperimentError(f"fig{number}: needs experiments.{figure.experiment} in the config")
     if figure.x not in config["experiments"][figure.experiment].get("grid", {}):
         raise ExperimentError(f"fig{number}: experiments.{figure.experiment}.grid needs {figure.x}")
-    cells = experiment_cells(config, figure.experiment)
-    return [c for c in cells if c.algorithm == FEDAVG.key() and c.dp == "nodp" and c.holdout == "test"]
+    cells = [c for c in experiment_cells(config, figure.experiment) if c.algorithm == FEDAVG.key()]
+    if figure.curves == "dp":
+        return [c for c in cells if c.mode == "federated" and c.holdout == "test"]
+    return [c for c in cells if c.dp == "nodp" and c.holdout == "test"]
 
 
 def figure_variants(config: dict, number: int) -> list[tuple[str, Cell]]:
@@ -288,6 +300,12 @@ def figure_cells(config: dict, number: int) -> list[Cell]:
         return mode_figure_cells(config, number)
     cells = experiment_cells(config, SWEEP_FIGURES[number].experiment, figure_points(config, number))
     return [cell for cell in cells if cell.algorithm == FEDAVG.key()]
+
+
+def has_privacy_rows(number: int) -> bool:
+    """Whether Figure ``number`` draws DP settings against each other, and so comes with its
+    cells' privacy rows (``tables/privacy_fig<n>.csv``)."""
+    return number in PRIVACY_FIGURES or (number in MODE_FIGURES and MODE_FIGURES[number].curves == "dp")
 
 
 def figure_status(config: dict) -> dict[int, str]:
