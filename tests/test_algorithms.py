@@ -248,3 +248,25 @@ def test_dp_with_shared_data_spends_the_same_epsilon_as_dp_alone():
         (r.sigma, r.q, r.steps, r.epsilon_spent) for r in b
     ]
     assert not torch.equal(alone[1].client.model_state()["fc.weight"], with_g[1].client.model_state()["fc.weight"])
+
+
+def privacy_records(key: str, dp: DPSpec) -> list:
+    hospitals = sites(dp=dp)
+    run(key, hospitals=hospitals, dp=dp)
+    return [site.client.privacy_record() for site in hospitals]
+
+
+@pytest.mark.parametrize(
+    "key, why",
+    [
+        ("scaffold-eta1", "its control variates are post-processing of DP-SGD's output"),
+        ("ditto-lam0.1", "its personal model never leaves the hospital"),
+        ("perfedavg-alpha0.01", "both gradients of a pair are DP-SGD's noised batch gradients"),
+        ("fedprox-mu0.1", "its proximal term depends on no record"),
+    ],
+)
+def test_an_algorithm_that_sends_nothing_uncovered_spends_fedavgs_epsilon_exactly(key, why):
+    dp = DPSpec("all", 4.0)
+    fedavg = privacy_records("fedavg", dp)
+    assert privacy_records(key, dp) == fedavg, why
+    assert all(r.private and r.epsilon_spent <= 4.0 for r in fedavg)
