@@ -34,6 +34,22 @@ def test_shipped_configs_are_valid():
 
 
 @pytest.mark.parametrize(
+    "override", sorted(p.name for p in (REPO / "config").glob("*.yaml") if p.name != "schema.yaml")
+)
+def test_every_shipped_override_builds_its_grid_on_the_study_config(override):
+    """As Snakemake merges them (`--configfile config/config.yaml config/<override>`): valid,
+    and every experiment's grid feasible before any job."""
+    from snakemake.utils import update_config
+
+    from fedhet.workflow.experiments import check_experiments
+
+    path = REPO / "config" / override
+    config = copy.deepcopy(BASE)
+    update_config(config, yaml.safe_load(path.read_text()))
+    check_experiments(validate_config(replace_stated_keys(config, [path])))
+
+
+@pytest.mark.parametrize(
     "path, value, message",
     [
         ("training.lrr", 0.1, r"training: Additional properties .*'lrr'"),
