@@ -583,18 +583,33 @@ def _mode_means(root: Path, directory: str) -> dict[tuple[str, str], pd.Series]:
     return out
 
 
-def pneumonia_core(root: Path) -> str:
-    own = _mode_means(root, PNEUMONIA)
-    external = _csv(root, f"{PNEUMONIA}/external.csv")
+def _core(root: Path, directory: str, n_external: int) -> str:
+    """The small hospitals per mode, on their own test splits and on the external set (the
+    dataset's official test split, ``n_external`` images)."""
+    own = _mode_means(root, directory)
+    external = _csv(root, f"{directory}/external.csv")
+    label = f"external ({n_external} images)"
     rows = []
     for metric in ("recall", "precision", "auroc", "auprc"):
         rows.append(["own test splits", METRIC_LABELS[metric]] + [_pm(own[(m, metric)]) for m in MODE_COLUMNS])
     for metric in ("recall", "precision", "auroc", "auprc"):
-        rows.append(
-            ["external (624 images)", METRIC_LABELS[metric]]
-            + [_pm(_one(external, mode=m, metric=metric)) for m in MODE_COLUMNS]
-        )
+        rows.append([label, METRIC_LABELS[metric]] + [_pm(_one(external, mode=m, metric=metric)) for m in MODE_COLUMNS])
     return _table(["evaluated on", "metric", *MODE_COLUMNS.values()], rows)
+
+
+def pneumonia_core(root: Path) -> str:
+    return _core(root, PNEUMONIA, 624)
+
+
+BREAST = "breast_mnist"  # its files under docs/results/
+
+
+def breast_core(root: Path) -> str:
+    return _core(root, BREAST, 156)
+
+
+def breast_fig7(root: Path) -> str:
+    return _privacy_figure(root, f"{BREAST}/fig7.csv")
 
 
 def pneumonia_beside(root: Path) -> str:
@@ -649,6 +664,48 @@ def pneumonia_fig10(root: Path) -> str:
     return _table(header[1:], rows)
 
 
+# --- many hospitals (Figures 14-15) ----------------------------------------------------------
+
+MANY = "many_hospitals"
+
+
+def many_hospitals(root: Path) -> str:
+    """Per grid and number of small hospitals N: the small hospitals' mean recall and AUROC and
+    the large hospital's AUROC without DP and under client-level DP, and the noise std per
+    coordinate of the released mean, σS/m with m = ⌈C·K⌉ the public denominator."""
+    header = [
+        "grid",
+        "N small",
+        "records each",
+        "recall, small mean: no DP",
+        "client-level DP",
+        "AUROC, small mean: no DP",
+        "client-level DP",
+        "AUROC, large: no DP",
+        "client-level DP",
+        "noise on the mean (σS/m)",
+    ]
+    rows = []
+    for number, grid in ((14, "fixed total"), (15, "fixed size")):
+        df = _csv(root, f"{MANY}/fig{number}.csv")
+        privacy = _csv(root, f"{MANY}/privacy_fig{number}.csv")
+        private = privacy[privacy["private"]]
+        dp = next(d for d in df["dp"].unique() if d != "nodp")
+        for n in sorted(df["x"].unique()):
+            cells = [grid, f"{n}"]
+            scenario = next(sc for sc in private["scenario"].unique() if f"-small{n}x" in sc)
+            cells.append(scenario.split(f"-small{n}x")[1].split("r")[0])
+            for metric, group in (("recall", SMALL), ("auroc", SMALL), ("auroc", "large hospital")):
+                for setting in ("nodp", dp):
+                    cells.append(_pm(_one(df, x=n, metric=metric, group=group, dp=setting)))
+            row = private[private["scenario"] == scenario].iloc[0]
+            fraction = float(row["q"])
+            denominator = max(1, int(np.ceil(fraction * (n + 1) - 1e-9)))
+            cells.append(f"{row['sigma'] * row['max_grad_norm'] / denominator:.3f}")
+            rows.append(cells)
+    return _table(header, rows)
+
+
 BLOCKS: dict[str, Callable[[Path], str]] = {
     "table2": table2,
     "table3": table3,
@@ -673,6 +730,9 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "selection": selection,
     "fig8": fig8,
     "fig9": fig9,
+    "many_hospitals": many_hospitals,
+    "breast_core": breast_core,
+    "breast_fig7": breast_fig7,
     "pneumonia_core": pneumonia_core,
     "pneumonia_fig13": pneumonia_fig13,
     "pneumonia_beside": pneumonia_beside,

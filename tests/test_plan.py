@@ -103,3 +103,25 @@ def test_the_pages_run_sizes_are_what_a_dry_run_schedules(tmp_path, fashion_mirr
         assert int(counts["train_cell"]) == _page_number(page, cells), page
     if planned:
         assert re.search(rf"^\s+total\s+{_page_number('README.md', planned)} cells", text, re.M)
+
+
+def test_client_sampling_scales_what_a_federated_cell_trains():
+    """Expected participation: C under Poisson sampling, ⌈C·K⌉/K under a fixed-size draw; a
+    hospital training alone trains every round."""
+    from fedhet.analysis.plan import participation
+
+    assert participation(5, 0.25, "poisson") == 0.25 and participation(5, 0.25, "fixed") == 2 / 5
+    assert participation(1, 0.25, "poisson") == 1.0
+    full = trained_images(QUICK, "federated", "nodp", 10, 0.2)[0]
+    assert trained_images(QUICK, "federated", "nodp", 10, 0.2, fraction=0.25, sampling="poisson")[0] == full / 4
+    local = trained_images(QUICK, "local", "nodp", 10, 0.2)[0]
+    assert trained_images(QUICK, "local", "nodp", 10, 0.2, fraction=0.25, sampling="poisson")[0] == local
+
+
+def test_a_lone_client_trains_every_round_whatever_the_sampling():
+    import numpy as np
+
+    from fedhet.training.server import select_clients
+
+    rng = np.random.default_rng(0)
+    assert all(select_clients(1, 0.1, rng, "poisson") == [0] for _ in range(50))

@@ -13,6 +13,7 @@ Snakefile prints ``plan_text`` before any job.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from fedhet.data.partition import Scenario, split_counts
 from fedhet.privacy.audit import audit_cells, engine_audits
 from fedhet.workflow.config import Cell, core_cells
 from fedhet.workflow.experiments import experiment_cells, validation_cells
-from fedhet.workflow.specs import REFERENCE_TYPE, DPSpec, TrainSpec
+from fedhet.workflow.specs import PLACEMENT_TYPES, REFERENCE_TYPE, DPSpec, TrainSpec
 
 COST_FILE = Path(__file__).with_name("cell_cost.json")
 
@@ -44,14 +45,35 @@ class CellCost:
         return self.overhead + plain_images / self.plain_rate + dp_images / self.dp_rate
 
 
+def participation(clients: int, fraction: float, sampling: str) -> float:
+    """The expected share of a run's ``clients`` that trains in a round
+    (``fedhet.training.server.select_clients``)."""
+    if clients == 1:
+        return 1.0
+    if sampling == "poisson":
+        return fraction
+    return max(1, math.ceil(fraction * clients - 1e-9)) / clients
+
+
 def trained_images(
-    scenario: str, mode: str, dp: str, epochs: int, test_fraction: float, validation_fraction: float | None = None
-) -> tuple[int, int]:
+    scenario: str,
+    mode: str,
+    dp: str,
+    epochs: int,
+    test_fraction: float,
+    validation_fraction: float | None = None,
+    fraction: float = 1.0,
+    sampling: str = "fixed",
+) -> tuple[float, float]:
     """(images trained without DP, images trained under DP-SGD) by one cell over ``epochs``
-    (rounds × local epochs): every training hospital's training records, each epoch."""
+    (rounds × local epochs): every training hospital's training records, each epoch, times the
+    share of a federated round's hospitals that trains (client sampling)."""
     spec = DPSpec.parse(dp)
-    plain = private = 0
-    for _, group in Scenario.parse(scenario).hospitals():
+    plain = private = 0.0
+    hospitals = Scenario.parse(scenario).hospitals()
+    if mode == "federated":
+        epochs = epochs * participation(len(hospitals), fraction, sampling)
+    for _, group in hospitals:
         if mode == "large_only" and group.type != REFERENCE_TYPE:
             continue  # the others only evaluate
         per_class = [split_counts(count, test_fraction)[0] for count in (group.n_abnormal, group.n_normal)]
@@ -59,7 +81,7 @@ def trained_images(
             per_class = [split_counts(count, validation_fraction)[0] for count in per_class]
         n = sum(per_class)
         record_level = spec.enabled and not spec.client_level
-        if record_level and spec.placement in ("all", f"{group.type}_hospitals"):
+        if record_level and (spec.placement == "all" or PLACEMENT_TYPES.get(spec.placement) == group.type):
             private += n * epochs
         else:
             plain += n * epochs
@@ -70,7 +92,17 @@ def _cell_seconds(config: dict, cell: Cell, cost: CellCost) -> float:
     data, training = config["data"], TrainSpec(**config["training"])
     validation = data.get("validation_fraction") if cell.holdout == "validation" else None
     epochs = training.rounds * training.local_epochs
-    return cost.seconds(*trained_images(cell.scenario, cell.mode, cell.dp, epochs, data["test_fraction"], validation))
+    images = trained_images(
+        cell.scenario,
+        cell.mode,
+        cell.dp,
+        epochs,
+        data["test_fraction"],
+        validation,
+        training.client_fraction,
+        training.client_sampling,
+    )
+    return cost.seconds(*images)
 
 
 def plan_table(config: dict, cost: CellCost | None = None) -> pd.DataFrame:

@@ -29,11 +29,14 @@ RoundHook = Callable[[int, list[tuple[int, Update]]], None]
 
 
 def select_clients(n_clients: int, fraction: float, rng: np.random.Generator, sampling: str = "fixed") -> list[int]:
-    """The clients of one round, drawn on the run's generator: ``fixed``, max(1, ⌈C·K⌉) distinct
-    indices uniformly (McMahan et al. 2017); ``poisson``, each client independently with
-    probability C (possibly none), the scheme client-level DP's accountant assumes."""
+    """The clients of one round of a federation of ``n_clients`` > 1, drawn on the run's
+    generator: ``fixed``, max(1, ⌈C·K⌉) distinct indices uniformly (McMahan et al. 2017);
+    ``poisson``, each client independently with probability C (possibly none), the scheme
+    client-level DP's accountant assumes. A lone client trains every round."""
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"training.client_fraction: {fraction} must be in (0, 1]")
+    if n_clients == 1:
+        return [0]  # a hospital training alone (local, large only) trains every round
     if sampling == "poisson":
         return np.flatnonzero(rng.random(n_clients) < fraction).tolist()
     if sampling != "fixed":
