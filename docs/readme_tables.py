@@ -74,6 +74,8 @@ def _pm(row: pd.Series, digits: int = 3) -> str:
     metric is undefined in every seed (precision when nothing is predicted abnormal)."""
     if pd.isna(row["mean"]):
         return "—"
+    if pd.isna(row["ci_high"]):  # defined in one seed only: no interval
+        return f"{row['mean']:.{digits}f} (one seed)"
     return f"{row['mean']:.{digits}f} ± {(row['ci_high'] - row['ci_low']) / 2:.{digits}f}"
 
 
