@@ -184,3 +184,31 @@ def test_no_page_narrates_its_making():
         if match
     ]
     assert not found, "\n".join(found)
+
+
+REPO_PATH = re.compile(r"`((?:fedhet|scripts|rules|config|benchmarks|tests|profiles|envs|report)/[\w./-]+?)`")
+
+
+def repo_paths(text: str) -> set[str]:
+    """The repository paths a page names in code spans (``fedhet/io.py``, ``config/breast.yaml``),
+    less globs, placeholders and patterns of generated outputs."""
+    return {p for p in REPO_PATH.findall(text) if not any(c in p for c in "*<>{}…") and "results/" not in p}
+
+
+def test_every_repository_path_a_page_names_exists():
+    pages = [REPO / "README.md", REPO / "config" / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+    missing = {
+        f"{page.relative_to(REPO)}: {path}"
+        for page in pages
+        if page.name != "changelog.md"  # the changelog names paths as they were
+        for path in repo_paths(page.read_text())
+        if not (REPO / path.rstrip("/")).exists()
+    }
+    assert not missing, sorted(missing)
+
+
+def test_the_path_check_sees_a_stale_path():
+    assert repo_paths("see `fedhet/privacy.py` and `fedhet/data/shift.py`") == {
+        "fedhet/privacy.py",
+        "fedhet/data/shift.py",
+    }
