@@ -146,10 +146,12 @@ def test_pneumonia_mnist_plugs_in(tmp_path, monkeypatch, medmnist_mirror):
     spec = dataset_spec("pneumonia_mnist")
     fetch_file(spec, "pneumoniamnist.npz", tmp_path / "pneumoniamnist.npz", data.resolve_mirror("/nonexistent"))
     source = load_source("pneumonia_mnist", tmp_path)
-    assert source.pool_images.shape == (4708 + 524, 28, 28)  # the official train and val splits
+    assert source.pool_images.shape == (4708, 28, 28)  # the official train split
     assert set(np.unique(source.pool_labels)) == {0, 1}
-    assert dict(enumerate(np.bincount(source.pool_labels).tolist())) == spec.pool_class_counts == {0: 1349, 1: 3883}
-    assert source.public_images is None
+    assert dict(enumerate(np.bincount(source.pool_labels).tolist())) == spec.pool_class_counts == {0: 1214, 1: 3494}
+    # the official val split is public: what public tuning draws its proxies from
+    assert source.public_images.shape == (524, 28, 28)
+    assert np.bincount(source.public_labels).tolist() == [135, 389]
     # the official test split is the external set
     assert source.external_images.shape == (624, 28, 28)
     assert np.bincount(source.external_labels).tolist() == [234, 390]
