@@ -264,20 +264,39 @@ def _same_setting(df: pd.DataFrame, row: pd.Series, metric: str) -> pd.Series:
     return _one(df, **where)
 
 
+# Where a tuned figure's hyperparameters were chosen (its ``tuning`` column), as column labels.
+TUNING_WAYS = {"public": "public proxies", "validation": "validation, charged"}
+
+
 def _tuned_table(root: Path, fixed_file: str, tuned_file: str) -> str:
-    """Per setting of a tuned figure: the chosen C and lr, and the small hospitals' recall and
-    AUROC with the study's fixed hyperparameters (C = 1, lr = 0.01) beside the tuned ones."""
-    fixed, tuned = _csv(root, fixed_file), _csv(root, tuned_file)
-    settings = tuned[(tuned["group"] == SMALL) & (tuned["metric"] == "recall")]
+    """Per setting of a tuned figure: the small hospitals' recall and AUROC with the study's fixed
+    hyperparameters (C = 1, lr = 0.01), then per way of tuning the chosen C and lr and the same
+    two metrics. A figure file without a ``tuning`` column holds only settings chosen on
+    validation splits; its fixed rows are in ``fixed_file``."""
+    tuned = _csv(root, tuned_file)
+    if "tuning" in tuned:
+        fixed = tuned[tuned["tuning"] == "fixed"]
+        ways = {w: tuned[tuned["tuning"] == w] for w in TUNING_WAYS if (tuned["tuning"] == w).any()}
+    else:
+        fixed, ways = _csv(root, fixed_file), {"validation": tuned}
+    first = next(iter(ways.values()))
+    settings = first[(first["group"] == SMALL) & (first["metric"] == "recall")]
     settings = settings.sort_values(["mode", "placement", "epsilon"], na_position="last")
-    header = ["curve", "setting", "chosen C, lr", "recall, fixed", "recall, tuned", "AUROC, fixed", "AUROC, tuned"]
+    header = ["curve", "setting", "recall, fixed", "AUROC, fixed"]
+    for way in ways:
+        header += [f"{TUNING_WAYS[way]}: C, lr", "recall", "AUROC"]
     rows = []
     for _, row in settings.iterrows():
         curve = "large only" if row["mode"] == "large_only" else row["curve"].split(", clipping only")[0]
-        chosen = f"lr {row['lr']:g}" if row["placement"] == "none" else f"C {row['max_grad_norm']:g}, lr {row['lr']:g}"
-        cells = [curve, _setting_label(row), chosen]
-        for metric in ("recall", "auroc"):
-            cells += [_pm(_same_setting(fixed, row, metric)), _pm(_same_setting(tuned, row, metric))]
+        cells = [curve, _setting_label(row)] + [_pm(_same_setting(fixed, row, m)) for m in ("recall", "auroc")]
+        for chosen in ways.values():
+            pick = _same_setting(chosen, row, "recall")
+            cells.append(
+                f"lr {pick['lr']:g}"
+                if row["placement"] == "none"
+                else f"C {pick['max_grad_norm']:g}, lr {pick['lr']:g}"
+            )
+            cells += [_pm(_same_setting(chosen, row, m)) for m in ("recall", "auroc")]
         rows.append(cells)
     return _table(header, rows)
 
@@ -541,6 +560,16 @@ def selection(root: Path) -> str:
 REMEDY_METRICS = {"recall": "recall", "precision": "precision", "auroc": "AUROC", "auprc": "AUPRC"}
 
 
+def _beside_fedavg(r: pd.Series, algorithm: str) -> str:
+    """mean ± CI, and for a remedy its paired difference to FedAvg with that difference's CI."""
+    text = _pm(r)
+    if algorithm == "fedavg" or pd.isna(r["diff_mean"]):
+        return text
+    if pd.isna(r["diff_low"]):  # one pair: no interval
+        return text + f" ({_signed(r['diff_mean'], 3)}, one pair)"
+    return text + f" ({_signed(r['diff_mean'], 3)} [{_signed(r['diff_low'], 3)}, {_signed(r['diff_high'], 3)}])"
+
+
 def _remedy_table(root: Path, file: str) -> str:
     """Small hospitals' mean per setting and algorithm: mean ± CI and, beside FedAvg's row,
     each remedy's paired difference to FedAvg with its 95% CI."""
@@ -548,13 +577,7 @@ def _remedy_table(root: Path, file: str) -> str:
     df = df[df["hospital_type"] == "small"]
     rows = []
     for (setting, algorithm), g in df.groupby(["setting", "algorithm"], sort=True):
-        cells = []
-        for metric in REMEDY_METRICS:
-            r = _one(g, metric=metric)
-            text = _pm(r)
-            if algorithm != "fedavg" and not pd.isna(r["diff_mean"]):
-                text += f" ({_signed(r['diff_mean'], 3)} [{_signed(r['diff_low'], 3)}, {_signed(r['diff_high'], 3)}])"
-            cells.append(text)
+        cells = [_beside_fedavg(_one(g, metric=metric), algorithm) for metric in REMEDY_METRICS]
         rows.append([setting, algorithm, *cells])
     return _table(["setting", "algorithm", *REMEDY_METRICS.values()], rows)
 
@@ -565,6 +588,29 @@ def fig8(root: Path) -> str:
 
 def fig9(root: Path) -> str:
     return _remedy_table(root, "fig9.csv")
+
+
+# (statistic, metric) columns of the fairness view: what the worst-off small hospital gets, how
+# far apart the small hospitals end up, and what the large hospital gets
+FAIRNESS_COLUMNS = {
+    ("worst_small", "recall"): "worst small: recall",
+    ("worst_small", "auprc"): "worst small: AUPRC",
+    ("spread_small", "auprc"): "small spread: AUPRC",
+    ("large", "auprc"): "large: AUPRC",
+}
+
+
+def _fairness_table(root: Path, directory: str, number: int) -> str:
+    """A remedy figure's fairness view (tables/fairness_fig<n>.csv): mean ± CI over seeds and,
+    beside each remedy, its paired difference to FedAvg with its 95% CI."""
+    df = _csv(root, f"{directory}/fairness_fig{number}.csv")
+    settings = _csv(root, f"{directory}/fig{number}.csv")[["scenario", "dp", "setting"]].drop_duplicates()
+    df = df.merge(settings, on=["scenario", "dp"], validate="many_to_one")
+    rows = []
+    for (setting, algorithm), g in df.groupby(["setting", "algorithm"], sort=True):
+        cells = [_beside_fedavg(_one(g, stat=stat, metric=metric), algorithm) for stat, metric in FAIRNESS_COLUMNS]
+        rows.append([setting, algorithm, *cells])
+    return _table(["setting", "algorithm", *FAIRNESS_COLUMNS.values()], rows)
 
 
 # --- PneumoniaMNIST ---------------------------------------------------------------------------
@@ -647,6 +693,18 @@ def pneumonia_fig13(root: Path) -> str:
 
 def pneumonia_fig8(root: Path) -> str:
     return _remedy_table(root, f"{PNEUMONIA}/fig8.csv")
+
+
+def pneumonia_fig9(root: Path) -> str:
+    return _remedy_table(root, f"{PNEUMONIA}/fig9.csv")
+
+
+def pneumonia_fairness_fig8(root: Path) -> str:
+    return _fairness_table(root, PNEUMONIA, 8)
+
+
+def pneumonia_fairness_fig9(root: Path) -> str:
+    return _fairness_table(root, PNEUMONIA, 9)
 
 
 def pneumonia_fig11(root: Path) -> str:
@@ -742,6 +800,9 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "pneumonia_fig7": pneumonia_fig7,
     "pneumonia_fig10": pneumonia_fig10,
     "pneumonia_fig8": pneumonia_fig8,
+    "pneumonia_fig9": pneumonia_fig9,
+    "pneumonia_fairness_fig8": pneumonia_fairness_fig8,
+    "pneumonia_fairness_fig9": pneumonia_fairness_fig9,
     "pneumonia_fig11": pneumonia_fig11,
 }
 
@@ -924,28 +985,47 @@ def prose_sigma(root: Path) -> str:
     )
 
 
-def _tuned_small(root: Path, file: str, metric: str, placement: str, epsilon: float | None = None) -> float:
-    """The small hospitals' mean ``metric`` of one setting in a privacy figure's CSV."""
+def _tuned_small(
+    root: Path, file: str, metric: str, placement: str, epsilon: float | None = None, tuning: str | None = None
+) -> float:
+    """The small hospitals' mean ``metric`` of one setting in a privacy figure's CSV (of one way of
+    tuning, in a tuned figure that holds several)."""
     df = _csv(root, file)
     where = {"group": SMALL, "metric": metric, "placement": placement, "mode": "federated"}
     if epsilon is not None:
         where["epsilon"] = epsilon
+    if tuning is not None:
+        where["tuning"] = tuning
     return float(_one(df, **where)["mean"])
 
 
+def _charge(root: Path, file: str, dp: str) -> pd.Series:
+    """One small hospital's row of a tuning charge (every small hospital is charged alike)."""
+    df = _csv(root, file)
+    rows = df[(df["dp"] == dp) & df["hospital"].str.startswith("small")]
+    if rows.empty or rows["epsilon_total"].round(6).nunique() != 1:
+        raise ValueError(f"{file}: expected one charge for the small hospitals at {dp}")
+    return rows.iloc[0]
+
+
 def prose_pneumonia_tuned(root: Path) -> list[str]:
-    """Figure 13 on PneumoniaMNIST against Figure 7: DP everywhere at ε = 1, tuned vs fixed."""
-    fixed, tuned = f"{PNEUMONIA}/fig7.csv", f"{PNEUMONIA}/fig13.csv"
-    auroc = {f: _tuned_small(root, f, "auroc", "all", 1.0) for f in (fixed, tuned)}
-    recall = {f: _tuned_small(root, f, "recall", "all", 1.0) for f in (fixed, tuned)}
-    base = {m: _tuned_small(root, f, m, "none") for f in (tuned,) for m in ("auroc", "recall")}
-    gap = {f: _tuned_small(root, f, "auroc", "none") - auroc[f] for f in (fixed, tuned)}
+    """Figure 13 on PneumoniaMNIST, DP at every hospital at ε = 1: fixed, tuned on public proxies,
+    tuned on the hospitals' validation splits (and what that choice is charged)."""
+    fig = f"{PNEUMONIA}/fig13.csv"
+
+    def m(metric: str, tuning: str, placement: str = "all", epsilon: float | None = 1.0) -> float:
+        return _tuned_small(root, fig, metric, placement, epsilon, tuning)
+
+    charge = {e: _charge(root, f"{PNEUMONIA}/tuning_charge.csv", f"all-eps{e}-delta1e-05-clip1") for e in (1, 10)}
     return [
-        f"from {auroc[fixed]:.3f} to {auroc[tuned]:.3f} at ε = 1 and recall from {recall[fixed]:.0f} to"
-        f" {recall[tuned]:.3f}, against a tuned baseline of {base['auroc']:.3f} / {base['recall']:.3f}:"
-        f" the gap to no DP shrinks from {gap[fixed]:.2f} to {gap[tuned]:.2f} AUROC",
-        f"stays at the baseline (AUROC {_tuned_small(root, tuned, 'auroc', 'small_hospitals', 1.0):.3f} at ε = 1)",
-        f"sits with the private curves ({_tuned_small(root, tuned, 'auroc', 'all', np.inf):.3f})",
+        f"from {m('auroc', 'fixed'):.3f} to {m('auroc', 'public'):.3f} at ε = 1 and recall from"
+        f" {m('recall', 'fixed'):.0f} to {m('recall', 'public'):.3f}, against a baseline tuned the same way of"
+        f" {m('auroc', 'public', 'none', None):.3f} / {m('recall', 'public', 'none', None):.3f}",
+        f"stays at the baseline (AUROC {m('auroc', 'public', 'small_hospitals'):.3f} at ε = 1)",
+        f"sits with the private curves ({m('auroc', 'public', 'all', np.inf):.3f})",
+        f"recall stays {m('recall', 'validation'):.0f} and AUROC at {m('auroc', 'validation'):.3f}",
+        f"{charge[1]['candidates']} candidate trainings and the noised score bring each small hospital's ε to"
+        f" {charge[1]['epsilon_total']:.2f} for a training at ε = 1 ({charge[10]['epsilon_total']:.1f} at ε = 10)",
     ]
 
 
@@ -1103,6 +1183,46 @@ def prose_pneumonia_dp(root: Path) -> list[str]:
     ]
 
 
+def _paired(r: pd.Series) -> str:
+    """A paired difference to FedAvg with its 95% CI: ``+0.175 [−0.064, +0.414]``."""
+    return f"{_signed(r['diff_mean'], 3)} [{_signed(r['diff_low'], 3)}, {_signed(r['diff_high'], 3)}]"
+
+
+def _fair(root: Path, number: int, algorithm: str, stat: str, metric: str, shift: str = "", eps: str = "") -> pd.Series:
+    """One row of a PneumoniaMNIST fairness view: core layout (or ``shift``), no DP (or ``eps``)."""
+    df = _csv(root, f"{PNEUMONIA}/fairness_fig{number}.csv")
+    core = next(sc for sc in df["scenario"].unique() if "_" not in sc)
+    dp = next(d for d in df["dp"].unique() if d.startswith(f"all-eps{eps}-")) if eps else "nodp"
+    return _one(df, scenario=f"{core}_{shift}" if shift else core, dp=dp, algorithm=algorithm, stat=stat, metric=metric)
+
+
+def prose_pneumonia_remedies(root: Path) -> list[str]:
+    """Figures 8-9 on PneumoniaMNIST read through their fairness views."""
+    pfa, ifca, scaffold = "perfedavg-alpha0.0001", "ifca-k2", "scaffold-eta1"
+
+    def worst(algorithm: str, metric: str = "recall", shift: str = "") -> pd.Series:
+        return _fair(root, 8, algorithm, "worst_small", metric, shift)
+
+    cost = {sh: _fair(root, 8, pfa, "large", "auprc", sh) for sh in ("", "blur4")}
+    cost_text = " and ".join(sorted({_paired(c) for c in cost.values()}))
+
+    def dp_worst(algorithm: str, eps: str) -> pd.Series:
+        return _fair(root, 9, algorithm, "worst_small", "recall" if algorithm != "ditto-lam10" else "auroc", eps=eps)
+
+    ditto_seeds = {eps: int(dp_worst("ditto-lam10", eps)["n"]) for eps in ("1", "10")}
+    return [
+        f"its recall changes by {_paired(worst(pfa))} at the core layout and by {_paired(worst(pfa, shift='blur4'))}"
+        f" with blurred scans, against FedAvg's {worst('fedavg')['mean']:.3f}, for {cost_text} AUPRC at the large"
+        f" hospital",
+        f"recall {_paired(worst(ifca))}, AUPRC {_paired(worst(ifca, 'auprc'))}",
+        f"AUPRC at the worst-off small hospital {_paired(worst(scaffold, 'auprc'))}, at the large one"
+        f" {_paired(_fair(root, 8, scaffold, 'large', 'auprc'))}",
+        f"at ε = 1: Per-FedAvg {_paired(dp_worst(pfa, '1'))}, SCAFFOLD {_paired(dp_worst(scaffold, '1'))}",
+        f"{10 - ditto_seeds['10']} of the 10 seeds at ε = 10 and all {10 - ditto_seeds['1']} at ε = 1 have a small"
+        f" hospital whose personal model diverged",
+    ]
+
+
 def prose_pneumonia_client_level(root: Path) -> list[str]:
     fig = _csv(root, f"{PNEUMONIA}/fig11.csv")
     small = fig[(fig["group"] == "small hospitals (mean)") & (fig["metric"] == "auroc")]
@@ -1199,6 +1319,7 @@ def _seeds(df: pd.DataFrame) -> str:
 
 PROSE: list[Callable[[Path], str | list[str]]] = [
     prose_engine_audit,
+    prose_pneumonia_remedies,
     prose_pneumonia_answer,
     prose_pneumonia_client_level,
     prose_pneumonia_dp,

@@ -196,20 +196,29 @@ def test_infinite_epsilon_is_the_clipping_only_control_with_its_own_key():
     assert not DPSpec.parse("all-eps1-delta1e-05-clip1").clipping_only
 
 
-def test_remedies_run_the_keys_the_selection_chose_on_validation_data():
-    """The config's remedy keys are the committed selection's choices (docs/results/selection.csv),
-    chosen on validation splits; under DP the same keys less the ones DP cannot cover."""
+@pytest.mark.parametrize(
+    "config_file, results",
+    [("config.yaml", "selection.csv"), ("pneumonia.yaml", "pneumonia_mnist/selection.csv")],
+)
+def test_remedies_run_the_keys_the_selection_chose_on_validation_data(config_file, results):
+    """A shipped config's remedy keys are its committed selection's choices, one per family,
+    among exactly the candidates it lists, chosen on validation splits; under DP the same keys
+    less the ones DP cannot cover."""
     import pandas as pd
 
     from fedhet.workflow.algorithms import AlgorithmSpec
 
-    selection = pd.read_csv(REPO / "docs" / "results" / "selection.csv")
+    config = validate_config(yaml.safe_load((REPO / "config" / config_file).read_text()))
+    experiments = config["experiments"]
+    selection = pd.read_csv(REPO / "docs" / "results" / results)
+    assert set(selection["algorithm"]) == set(experiments["selection"]["algorithms"])
+    assert set(selection["n"]) == {len(experiments["selection"]["seeds"])}
     chosen = set(selection.loc[selection["chosen"], "algorithm"])
     assert selection.groupby("family")["chosen"].sum().eq(1).all()
-    assert set(STUDY["experiments"]["remedies"]["algorithms"]) == chosen
+    assert set(experiments["remedies"]["algorithms"]) == chosen
     under_dp = {key for key in chosen if AlgorithmSpec.parse(key).info.dp_compatible}
-    assert set(STUDY["experiments"]["remedies_dp"]["algorithms"]) == under_dp
-    assert STUDY["experiments"]["selection"]["holdout"] == "validation"
+    assert set(experiments["remedies_dp"]["algorithms"]) == under_dp
+    assert experiments["selection"]["holdout"] == "validation"
 
 
 # --- fair DP hyperparameters: lr and C grids on validation cells, choices for the tuned figures ---

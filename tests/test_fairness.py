@@ -2,6 +2,7 @@ import pandas as pd
 import pytest
 
 from fedhet.analysis.fairness import fairness_table, per_cell
+from fedhet.analysis.metrics import DIVERGED
 
 SMALL = {"small_1": 0.0, "small_2": 0.2, "small_3": 0.1}
 
@@ -26,6 +27,7 @@ def cells(algorithm: str, lift: float, seeds=(0, 1, 2)) -> list[dict]:
                     "hospital_type": hospital.split("_")[0],
                     "metric": "recall",
                     "value": value,
+                    "missing_reason": "",
                 }
             )
     return rows
@@ -54,3 +56,18 @@ def test_per_cell_reads_each_seed_on_its_own():
 def test_without_fedavg_there_is_nothing_to_pair_with():
     with pytest.raises(ValueError, match="no FedAvg cell"):
         fairness_table(pd.DataFrame(cells("qffl-q1", 0.1)))
+
+
+def test_a_diverged_small_hospital_leaves_its_cell_without_a_worst_or_a_spread():
+    """The best of the rest must not pass for the worst-off hospital; a metric undefined for a
+    reason of the test split still leaves that hospital out."""
+    rows = cells("fedavg", 0.0)
+    for row in rows:
+        if row["hospital"] == "small_1" and row["seed"] == 1:
+            row.update(value=float("nan"), missing_reason=DIVERGED)
+        if row["hospital"] == "small_1" and row["seed"] == 2:
+            row.update(value=float("nan"), missing_reason="no case predicted abnormal")
+    got = per_cell(pd.DataFrame(rows)).set_index(["stat", "seed"])["value"]
+    assert got[("worst_small", 0)] == pytest.approx(0.5) and got[("worst_small", 2)] == pytest.approx(0.62)
+    assert pd.isna(got[("worst_small", 1)]) and pd.isna(got[("spread_small", 1)])
+    assert got[("large", 1)] == pytest.approx(0.9)

@@ -7,13 +7,19 @@ minus the lowest, ``large`` the large hospital's (the mean where a layout has se
 summarised over seeds with a 95% t-interval, and paired by seed (same partitions) with FedAvg's
 cell of the same scenario, DP and learning rate: ``diff_*`` is the algorithm's value minus
 FedAvg's.
+
+A metric that is undefined at a hospital for a reason of its test split (no case predicted
+abnormal, a single class) leaves that hospital out of the minimum and the spread. A hospital whose
+model diverged is the worst off by any reading, so its cell has no ``worst_small`` and no
+``spread_small`` for any metric: the cell counts in ``n`` of neither, rather than passing the
+best of the rest for the worst.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from fedhet.analysis.metrics import summarise
+from fedhet.analysis.metrics import DIVERGED, summarise
 from fedhet.analysis.tables import CELL_KEYS, CONDITION_KEYS
 from fedhet.workflow.algorithms import FEDAVG
 from fedhet.workflow.specs import FOCUS_TYPE, REFERENCE_TYPE
@@ -29,6 +35,10 @@ def per_cell(metrics: pd.DataFrame, names: tuple[str, ...] = METRICS) -> pd.Data
     small = rows[rows["hospital_type"] == FOCUS_TYPE].groupby(by)["value"]
     large = rows[rows["hospital_type"] == REFERENCE_TYPE].groupby(by)["value"].mean()
     parts = {"worst_small": small.min(), "spread_small": small.max() - small.min(), "large": large}
+    diverged = rows[(rows["hospital_type"] == FOCUS_TYPE) & (rows["missing_reason"] == DIVERGED)]
+    diverged = pd.MultiIndex.from_frame(diverged[by].drop_duplicates())
+    for stat in ("worst_small", "spread_small"):
+        parts[stat] = parts[stat].where(~parts[stat].index.isin(diverged))
     return pd.concat(
         [part.rename("value").reset_index().assign(stat=stat) for stat, part in parts.items()], ignore_index=True
     )

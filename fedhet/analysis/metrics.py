@@ -45,6 +45,7 @@ def auprc(y: np.ndarray, p: np.ndarray) -> float:
 
 
 METRICS = ("recall", "precision", "specificity", "auroc", "auprc", "p_true_abnormal", "p_true_normal")
+DIVERGED = "model outputs are not finite (training diverged)"  # a metric's missing_reason
 
 
 def binary_metrics(y_true: np.ndarray, p_abnormal: np.ndarray, threshold: float = 0.5) -> dict[str, tuple[float, str]]:
@@ -54,8 +55,7 @@ def binary_metrics(y_true: np.ndarray, p_abnormal: np.ndarray, threshold: float 
     if not np.isfinite(p).all():
         # A diverged model (e.g. too large a learning rate) ranks nothing: its scores must not
         # pass for a ranking, or a hyperparameter search could choose it.
-        reason = "model outputs are not finite (training diverged)"
-        return {name: (math.nan, reason) for name in METRICS}
+        return {name: (math.nan, DIVERGED) for name in METRICS}
     pred = p >= threshold
     tp = float(np.sum(pred & (y == 1)))
     fp = float(np.sum(pred & (y == 0)))
