@@ -504,6 +504,25 @@ def _spread(value: dict, fmt: str, unit: str = "") -> str:
     return f"{value['median']:{fmt}}{unit} [{value['min']:{fmt}}–{value['max']:{fmt}}]"
 
 
+def many_cost(root: Path) -> str:
+    """A federated cell's cost at few and at many small hospitals sharing the same records."""
+    b = _json(root, "many_hospitals.json")
+    rows = [
+        [
+            f"{c['small_hospitals']}",
+            f"{c['small_size']:,}",
+            f"{c['train_images']:,}",
+            _spread(c["wall_seconds"], ".1f", " s"),
+            _spread(c["microseconds_per_train_image"], ".1f", " µs"),
+        ]
+        for c in sorted(b["cells"].values(), key=lambda c: c["small_hospitals"])
+    ]
+    high, low = b["ratio"]["over"]
+    rows.append([f"{high} / {low}", "", "", "", f"**{_spread(b['ratio'], '.2f', '×')}**"])
+    header = ["small hospitals", "records each", "training images", "cell wall time", "per training image"]
+    return _table(header, rows)
+
+
 def dp_ratio(root: Path) -> str:
     """DP-SGD against plain SGD per step and per full-scale cell, median [min–max] of the runs."""
     b = _json(root, "dp_ratio.json")
@@ -786,6 +805,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "speed": speed,
     "gpu": gpu,
     "dp_ratio": dp_ratio,
+    "many_cost": many_cost,
     "dp_step": dp_step,
     "selection": selection,
     "fig8": fig8,
@@ -1223,6 +1243,15 @@ def prose_pneumonia_remedies(root: Path) -> list[str]:
     ]
 
 
+def prose_many_cost(root: Path) -> str:
+    r = _json(root, "many_hospitals.json")["ratio"]
+    high, low = r["over"]
+    return (
+        f"{high} small hospitals cost {r['median']:.2f}× what {low} do per training image (up to"
+        f" {r['max']:.2f}× in the slowest repeat)"
+    )
+
+
 def prose_pneumonia_client_level(root: Path) -> list[str]:
     fig = _csv(root, f"{PNEUMONIA}/fig11.csv")
     small = fig[(fig["group"] == "small hospitals (mean)") & (fig["metric"] == "auroc")]
@@ -1320,6 +1349,7 @@ def _seeds(df: pd.DataFrame) -> str:
 PROSE: list[Callable[[Path], str | list[str]]] = [
     prose_engine_audit,
     prose_pneumonia_remedies,
+    prose_many_cost,
     prose_pneumonia_answer,
     prose_pneumonia_client_level,
     prose_pneumonia_dp,
