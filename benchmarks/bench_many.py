@@ -5,7 +5,7 @@ layout: 3,000 each at N = 4, 47 each at N = 256), every hospital in every round,
 only. Each repeat times every N back to back at one thread; the report gives, per N, the median
 wall time with its min–max and the time per training image, and, per repeat, the ratio of the
 largest N's time per training image to the smallest's (median [min–max] over repeats). Training
-images per cell stay within 0.3% across N, so a ratio near 1 means the cost follows records, not
+images per cell stay within 0.4% across N, so a ratio near 1 means the cost follows records, not
 hospitals.
 
     python benchmarks/bench_many.py --counts 4 256 --repeats 3 --threads 1 \
@@ -88,7 +88,7 @@ def main() -> None:
         "repeats": args.repeats,
         "cells": cells,
         # Within each repeat (the two cells ran back to back), per training image, so that the
-        # <0.3% difference in records does not count as cost.
+        # <0.4% difference in records does not count as cost.
         "ratio": {
             "over": [high, low],
             **summary([per_image(high, i) / per_image(low, i) for i in range(args.repeats)]),
