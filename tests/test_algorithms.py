@@ -21,9 +21,9 @@ TRAIN = TrainSpec(rounds=2, local_epochs=1, batch_size=32, lr=0.05)
 HOSPITALS = [("large_1", "large", 400, 0.5), ("small_1", "small", 80, 0.1), ("small_2", "small", 80, 0.1)]
 
 
-def sites(seed: int = 0, dp: DPSpec | None = None) -> list[Site]:
+def sites(seed: int = 0, dp: DPSpec | None = None, train: TrainSpec = TRAIN) -> list[Site]:
     return [
-        Site(Client(synthetic_hospital(name, n, n // 4, ratio, i), SPEC, TRAIN, seed, i, dp=dp), kind)
+        Site(Client(synthetic_hospital(name, n, n // 4, ratio, i), SPEC, train, seed, i, dp=dp), kind)
         for i, (name, kind, n, ratio) in enumerate(HOSPITALS)
     ]
 

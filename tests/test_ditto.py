@@ -1,8 +1,11 @@
+from dataclasses import replace
+
 import pytest
 import torch
-from test_algorithms import TRAIN, run, sites, values
+from test_algorithms import SPEC, TRAIN, run, sites, values
 
 from fedhet.training.algorithms import ditto as ditto_module
+from fedhet.training.federated import run_mode
 from fedhet.training.strategy import Strategy
 from fedhet.workflow.algorithms import AlgorithmSpec, load_strategy
 
@@ -58,3 +61,28 @@ def test_ditto_sends_what_fedavg_sends(key):
     strategy = load_strategy(AlgorithmSpec.parse(key), initial=lambda j: init, train_spec=TRAIN)
     update = hospitals[2].client.train(strategy.message(), 1, strategy)
     assert update.payload == {} and set(update.parameters) == set(init)
+
+
+def test_rho_is_left_out_of_the_key_at_its_default_so_older_keys_name_the_same_cells():
+    assert AlgorithmSpec.parse("ditto-lam10-rho1").key() == "ditto-lam10"
+    assert AlgorithmSpec.parse("ditto-lam10")["rho"] == 1.0
+    spec = AlgorithmSpec.parse("ditto-lam10-rho0.1")
+    assert spec.key() == "ditto-lam10-rho0.1" and AlgorithmSpec.parse(spec.key()) == spec
+    with pytest.raises(ValueError, match="rho=0 is outside"):
+        AlgorithmSpec.parse("ditto-lam10-rho0")
+
+
+def _personal_models(lr: float, rho: float) -> dict[str, torch.Tensor]:
+    train = replace(TRAIN, lr=lr)
+    algorithm = AlgorithmSpec.parse(f"ditto-lam0-rho{rho:g}")
+    result = run_mode("federated", sites(3, train=train), None, SPEC, train, 3, algorithm=algorithm)
+    return result.final_states["small_1"]
+
+
+def test_the_personal_model_steps_at_rho_times_the_training_rate():
+    """With λ = 0 the personal model sees the global one only as its start (the initial model,
+    whatever the lr), so at lr 0.1 and ρ = 0.5 it trains exactly as at lr 0.05 and ρ = 1; the
+    shared model, trained at the two rates, differs."""
+    halved, plain = _personal_models(0.1, 0.5), _personal_models(0.05, 1.0)
+    assert all(torch.equal(halved[k], plain[k]) for k in plain)
+    assert not all(torch.equal(a, b) for a, b in zip(_personal_models(0.1, 1.0).values(), plain.values(), strict=True))

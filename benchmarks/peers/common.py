@@ -59,16 +59,21 @@ class Setup:
 
 
 def local_epoch(model: nn.Module, data: HospitalData, spec, generator: torch.Generator) -> None:
-    """One epoch of minibatch SGD with momentum, the optimizer new (momentum restarted) as in fedhet."""
-    x, y = to_tensor(data.train_images), torch.from_numpy(data.train_labels)
+    """One epoch of minibatch SGD with momentum, the optimizer new (momentum restarted) as in
+    fedhet, written as a competent PyTorch user would for a small CNN on CPU: ``channels_last``
+    tensors and model, and the epoch's records shuffled with one gather, so that each batch is
+    a contiguous slice."""
+    model.to(memory_format=torch.channels_last)
+    x = to_tensor(data.train_images).contiguous(memory_format=torch.channels_last)
+    y = torch.from_numpy(data.train_labels)
     optimizer = torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
     order = torch.randperm(len(y), generator=generator)
+    x, y = x[order].contiguous(memory_format=torch.channels_last), y[order]
     for start in range(0, len(y), spec.batch_size):
-        batch = order[start : start + spec.batch_size]
         optimizer.zero_grad(set_to_none=True)
-        loss_fn(model(x[batch]), y[batch]).backward()
+        loss_fn(model(x[start : start + spec.batch_size]), y[start : start + spec.batch_size]).backward()
         optimizer.step()
 
 

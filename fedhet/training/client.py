@@ -151,7 +151,7 @@ class Client:
             model = build_model(model_spec, seed).to(self._x.device, memory_format=torch.channels_last)
             model.load_state_dict(local.start, strict=False)  # v starts at the first global model
             order = torch.Generator().manual_seed(int(np.random.SeedSequence([stream, 1]).generate_state(1)[0]))
-            optimizer = make_optimizer(model.parameters(), train_spec)
+            optimizer = make_optimizer(model.parameters(), strategy.personal_training(train_spec))
             self._personal = PlainBatches(model, optimizer, self._x, self._y, train_spec.batch_size, order)
         model = self._personal.model
         train_local(self._personal, epochs, lambda: strategy.personal_gradients(model, local))

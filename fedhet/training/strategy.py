@@ -30,6 +30,7 @@ hook gets the hospital's own ``state``, a dict the client keeps across rounds):
                                  ends the round with (under DP-SGD: post-processing of it);
     ``personal_gradients(model, local)``  with ``personal_model``, the extra term of the personal
                                  model's objective (Ditto); that model never leaves the hospital;
+    ``personal_training(spec)``  the personal model's optimiser settings (Ditto: its own lr);
     ``personal(name)``           which parameters stay at the hospital: never sent, never averaged.
 
 ``Strategy`` below is FedAvg's behaviour on every hook; an algorithm overrides what it changes.
@@ -45,6 +46,7 @@ import torch
 from torch import nn
 
 from fedhet.workflow.algorithms import AlgorithmSpec
+from fedhet.workflow.specs import TrainSpec
 
 Parameters = dict[str, torch.Tensor]
 PublicRecords = tuple[torch.Tensor, torch.Tensor]  # images (N, 1, H, W) float, binary labels
@@ -193,6 +195,10 @@ class Strategy:
 
     def personal_gradients(self, model: nn.Module, local: LocalRound) -> None:
         """The personal objective's extra gradient, with ``personal_model`` (none here)."""
+
+    def personal_training(self, spec: TrainSpec) -> TrainSpec:
+        """How the personal model trains, with ``personal_model``: as the shared one here."""
+        return spec
 
     def personal(self, name: str) -> bool:
         return False

@@ -11,8 +11,8 @@ schema, the experiment grids and the cell paths take any registered key.
 
 A key spells the algorithm and every parameter, in the registry's order: ``fedavg``,
 ``fedprox-mu0.01``, ``fedper-head1``, ``shared-beta0.05-alpha0.5``, ``ifca-k2``, ``scaffold-eta1``,
-``perfedavg-alpha0.01``, ``ditto-lam0.1``,
-``qffl-q1``.
+``perfedavg-alpha0.01``, ``ditto-lam0.1``, ``ditto-lam10-rho0.1``, ``qffl-q1``. A parameter added
+later (``Param.keyed_at_default``, Ditto's ``rho``) is spelled only where it is not at its default.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ class Param:
     low: float
     high: float
     integer: bool = False
+    # False for a parameter added after its algorithm's keys were in use: at its default it is
+    # left out of the key, so that those keys go on naming the same cells.
+    keyed_at_default: bool = True
 
     def check(self, value: float, where: str) -> float:
         if not (self.low <= value <= self.high) or math.isnan(value):
@@ -107,8 +110,8 @@ ALGORITHMS = {
             "ditto",
             "ditto",
             "Ditto: each hospital also trains a personal model, kept near the global one by (lam/2)||v - w||^2,"
-            " and is evaluated with it",
-            (Param("lam", 0.1, 0.0, 1000.0),),
+            " and is evaluated with it; the personal model steps at rho x the training lr",
+            (Param("lam", 0.1, 0.0, 1000.0), Param("rho", 1.0, 0.001, 10.0, keyed_at_default=False)),
         ),
         Algorithm(
             "qffl",
@@ -141,7 +144,12 @@ class AlgorithmSpec:
         return dict(self.params)[param]
 
     def key(self) -> str:
-        return self.name + "".join(f"-{name}{value:g}" for name, value in self.params)
+        declared = {p.name: p for p in self.info.params}
+        return self.name + "".join(
+            f"-{name}{value:g}"
+            for name, value in self.params
+            if declared[name].keyed_at_default or value != declared[name].default
+        )
 
     @classmethod
     def parse(cls, key: str, where: str = "algorithm") -> AlgorithmSpec:

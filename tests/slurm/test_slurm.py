@@ -62,7 +62,13 @@ def test_quick_dag_through_slurm_matches_local_run(request):
     env = dict(os.environ)
     env.setdefault("FEDHET_PYTHON", sys.executable)
     # Compare with the build the workflow tests make (one quick DAG per session, not two more).
-    env["FEDHET_SLURM_REFERENCE"] = str(request.getfixturevalue("quick_build"))
+    reference = request.getfixturevalue("quick_build")
+    env["FEDHET_SLURM_REFERENCE"] = str(reference)
+    # One federated cell through SLURM is what the test is about (submission, the job step, the
+    # cell's output equal to the local one); more cells would only cost CI time.
+    cells = sorted((reference / "results").glob("*/cells/*/federated/**/metrics.parquet"))
+    assert cells, f"the quick build in {reference} has no federated cell"
+    env.setdefault("FEDHET_SLURM_TARGET", str(cells[0].relative_to(reference)))
     per_run = int(env.get("FEDHET_SLURM_TIMEOUT", "1800"))
     proc = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=2 * per_run + 900)
     out = proc.stdout + proc.stderr

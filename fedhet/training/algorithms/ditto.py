@@ -13,13 +13,21 @@ FedAvg and ε is unchanged; v is trained without DP, because it stays where the 
 therefore covers what the hospital sends, not v: publishing a hospital's personal model would
 need DP of its own. Large λ pulls v to the global model, λ = 0 makes it a model trained on the
 hospital's records alone, started from the first global model.
+
+The personal model steps at ρ × the training learning rate (``rho``, default 1). Under DP-SGD the
+shared model's rate is tuned for clipped, noised gradients and often sits well above what the
+unclipped personal objective tolerates; ρ keeps the personal model at the rate its λ was
+chosen with.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from torch import nn
 
 from fedhet.training import strategy
+from fedhet.workflow.specs import TrainSpec
 
 
 class Strategy(strategy.Strategy):
@@ -27,6 +35,9 @@ class Strategy(strategy.Strategy):
 
     def personal_gradients(self, model: nn.Module, local: strategy.LocalRound) -> None:
         strategy.add_proximal_gradient(model, local.start, self.spec["lam"])
+
+    def personal_training(self, spec: TrainSpec) -> TrainSpec:
+        return replace(spec, lr=spec.lr * self.spec["rho"])
 
     def model_name(self, choice: int, hospital: str) -> str:
         return hospital
