@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Real SLURM test: start a one-node SLURM cluster on this machine, build one target of the
-# quick DAG (config/quick.yaml; default results/fashion_mnist/fig1.svg, its 6 training cells) through
-# profiles/slurm, and check that every cell it trained equals the same cell of a local build:
-# one given in FEDHET_SLURM_REFERENCE (the workflow tests' build), or else one made here.
+# quick DAG (config/quick.yaml; default results/fashion_mnist/fig1.svg, its 6 training cells;
+# from pytest one federated cell) through profiles/slurm, and check that every cell it trained
+# equals the same cell of a local build: one given in FEDHET_SLURM_REFERENCE (the workflow
+# tests' build), or else one made here.
 #
 #   sudo tests/slurm/run_slurm_test.sh          # or: FEDHET_SLURM_TEST=1 pytest -m slurm
 #
