@@ -706,6 +706,14 @@ def pneumonia_fig7(root: Path) -> str:
     return _privacy_figure(root, f"{PNEUMONIA}/fig7.csv")
 
 
+def pneumonia_fig6(root: Path) -> str:
+    return _privacy_figure(root, f"{PNEUMONIA}/fig6.csv")
+
+
+def pneumonia_fig12(root: Path) -> str:
+    return _tuned_table(root, f"{PNEUMONIA}/fig6.csv", f"{PNEUMONIA}/fig12.csv")
+
+
 def pneumonia_fig13(root: Path) -> str:
     return _tuned_table(root, f"{PNEUMONIA}/fig7.csv", f"{PNEUMONIA}/fig13.csv")
 
@@ -814,6 +822,8 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "breast_core": breast_core,
     "breast_fig7": breast_fig7,
     "pneumonia_core": pneumonia_core,
+    "pneumonia_fig6": pneumonia_fig6,
+    "pneumonia_fig12": pneumonia_fig12,
     "pneumonia_fig13": pneumonia_fig13,
     "pneumonia_beside": pneumonia_beside,
     "pneumonia_budget": pneumonia_budget,
@@ -1020,12 +1030,34 @@ def _tuned_small(
 
 
 def _charge(root: Path, file: str, dp: str) -> pd.Series:
-    """One small hospital's row of a tuning charge (every small hospital is charged alike)."""
+    """One small hospital's row of a federated cell's tuning charge (every small hospital is
+    charged alike)."""
     df = _csv(root, file)
-    rows = df[(df["dp"] == dp) & df["hospital"].str.startswith("small")]
+    rows = df[(df["dp"] == dp) & (df["mode"] == "federated") & df["hospital"].str.startswith("small")]
     if rows.empty or rows["epsilon_total"].round(6).nunique() != 1:
         raise ValueError(f"{file}: expected one charge for the small hospitals at {dp}")
     return rows.iloc[0]
+
+
+def prose_pneumonia_large_alone(root: Path) -> list[str]:
+    """Figures 6 and 12 on PneumoniaMNIST: the small hospitals' metrics, federated against the
+    large hospital alone, both with DP at every hospital that trains."""
+
+    def m(number: int, mode: str, metric: str, epsilon: float, tuning: str = "fixed") -> float:
+        df = _csv(root, f"{PNEUMONIA}/fig{number}.csv")
+        where = {"group": SMALL, "mode": mode, "placement": "all", "metric": metric, "epsilon": epsilon}
+        return float(_one(df[df["tuning"] == tuning], **where)["mean"])
+
+    fed, alone = "federated", "large_only"
+    return [
+        f"at ε = 1 the large hospital's own model gives them AUROC {m(6, alone, 'auroc', 1):.3f} and recall"
+        f" {m(6, alone, 'recall', 1):.3f}, the federation {m(6, fed, 'auroc', 1):.3f} and {m(6, fed, 'recall', 1):.0f}",
+        f"AUROC at ε = 1 ({m(12, fed, 'auroc', 1, 'public'):.3f} against {m(12, alone, 'auroc', 1, 'public'):.3f})"
+        f" but not in recall ({m(12, fed, 'recall', 1, 'public'):.3f} against {m(12, alone, 'recall', 1, 'public'):.3f})",
+        f"level in AUROC ({m(12, fed, 'auroc', 10, 'public'):.3f} and {m(12, alone, 'auroc', 10, 'public'):.3f})"
+        f" and the large hospital alone still flags more cases (recall {m(12, alone, 'recall', 10, 'public'):.3f}"
+        f" against {m(12, fed, 'recall', 10, 'public'):.3f})",
+    ]
 
 
 def prose_pneumonia_tuned(root: Path) -> list[str]:
@@ -1163,13 +1195,14 @@ def prose_shared_under_dp(root: Path) -> list[str]:
     ]
 
 
-def prose_selection(root: Path) -> str:
+def prose_selection(root: Path) -> list[str]:
     df = _csv(root, "selection.csv").set_index("algorithm")["mean"]
-    return (
-        f"(μ = 1: AUPRC {df['fedprox-mu1']:.3f}) keeps the small hospitals' updates near a global model that the large"
-        f" hospital dominates anyway, and FedPer's local heads lose to the shared classifier, more so with two personal"
-        f" layers ({df['fedper-head2']:.3f}) than one ({df['fedper-head1']:.3f})"
-    )
+    return [
+        f"(μ = 1: AUPRC {df['fedprox-mu1']:.3f})",
+        f"more so with two personal layers ({df['fedper-head2']:.3f}) than one ({df['fedper-head1']:.3f})",
+        f"SCAFFOLD at η_g = 2 ({df['scaffold-eta2']:.3f}), Per-FedAvg at α = 0.1 ({df['perfedavg-alpha0.1']:.3f}),"
+        f" q-FFL at q ≥ 1 ({df['qffl-q1']:.3f} at q = 1)",
+    ]
 
 
 def prose_pneumonia_answer(root: Path) -> list[str]:
@@ -1227,9 +1260,9 @@ def prose_pneumonia_remedies(root: Path) -> list[str]:
     cost_text = " and ".join(sorted({_paired(c) for c in cost.values()}))
 
     def dp_worst(algorithm: str, eps: str) -> pd.Series:
-        return _fair(root, 9, algorithm, "worst_small", "recall" if algorithm != "ditto-lam10" else "auroc", eps=eps)
+        return _fair(root, 9, algorithm, "worst_small", "recall", eps=eps)
 
-    ditto_seeds = {eps: int(dp_worst("ditto-lam10", eps)["n"]) for eps in ("1", "10")}
+    ditto = "ditto-lam10-rho0.1"
     return [
         f"its recall changes by {_paired(worst(pfa))} at the core layout and by {_paired(worst(pfa, shift='blur4'))}"
         f" with blurred scans, against FedAvg's {worst('fedavg')['mean']:.3f}, for {cost_text} AUPRC at the large"
@@ -1238,8 +1271,8 @@ def prose_pneumonia_remedies(root: Path) -> list[str]:
         f"AUPRC at the worst-off small hospital {_paired(worst(scaffold, 'auprc'))}, at the large one"
         f" {_paired(_fair(root, 8, scaffold, 'large', 'auprc'))}",
         f"at ε = 1: Per-FedAvg {_paired(dp_worst(pfa, '1'))}, SCAFFOLD {_paired(dp_worst(scaffold, '1'))}",
-        f"{10 - ditto_seeds['10']} of the 10 seeds at ε = 10 and all {10 - ditto_seeds['1']} at ε = 1 have a small"
-        f" hospital whose personal model diverged",
+        f"Ditto, its personal models at lr 0.01, {_paired(dp_worst(ditto, '1'))} at ε = 1 and"
+        f" {_paired(dp_worst(ditto, '10'))} at ε = 10",
     ]
 
 
@@ -1347,6 +1380,7 @@ def _seeds(df: pd.DataFrame) -> str:
 
 
 PROSE: list[Callable[[Path], str | list[str]]] = [
+    prose_pneumonia_large_alone,
     prose_engine_audit,
     prose_pneumonia_remedies,
     prose_many_cost,

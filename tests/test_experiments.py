@@ -46,14 +46,14 @@ def test_study_grid_sizes():
     assert len(set(sweeps)) == (36 + 36 - 4) * 5
     # + the DP grids: 7 ε and the clipping-only control × 3 seeds × (federated and large-only at
     # all, federated at small_hospitals)
-    # + selection (15 algorithms on validation splits, 3 seeds) + remedies (4 beside FedAvg at 2
-    # points, 3 seeds; FedAvg's cells are shared) + remedies under DP (3 beside FedAvg at 2 budgets)
+    # + selection (29 algorithms on validation splits, 3 seeds) + remedies (8 beside FedAvg at 2
+    # points, 3 seeds; FedAvg's cells are shared) + remedies under DP (6 beside FedAvg at 2 budgets)
     # + client-level DP (4 budgets × 3 seeds, federated)
     # + DP tuning on validation splits, seed 0: 3 lr × (2 modes × (no DP + 2 ε × 2 C) + the small
     # hospitals' 2 ε × 2 C), less FedAvg's no-DP federated cell at lr 0.01, which selection has
     # + the tuned settings (8 choices × 3 seeds), less large-only at ε = 1, whose choice is the
     # fixed C = 1, lr = 0.01: dp_all's cells
-    remedies = 15 * 3 + 4 * 2 * 3 + 3 * 2 * 3
+    remedies = 29 * 3 + 8 * 2 * 3 + 6 * 2 * 3
     tuning = 3 * (2 * (1 + 2 * 2) + 2 * 2) - 1
     tuned = 8 * 3 - 3
     assert len(all_experiment_cells(STUDY)) == (36 + 36 - 4) * 5 + (7 + 1) * 3 * 3 + remedies + 4 * 3 + tuning + tuned
@@ -217,7 +217,15 @@ def test_remedies_run_the_keys_the_selection_chose_on_validation_data(config_fil
     assert selection.groupby("family")["chosen"].sum().eq(1).all()
     assert set(experiments["remedies"]["algorithms"]) == chosen
     under_dp = {key for key in chosen if AlgorithmSpec.parse(key).info.dp_compatible}
-    assert set(experiments["remedies_dp"]["algorithms"]) == under_dp
+
+    def tuned_part(key: str) -> str:
+        """The key with the parameters selection does not tune at their defaults (Ditto's ρ,
+        which Figure 9 sets from the learning rate, as the config says)."""
+        spec = AlgorithmSpec.parse(key)
+        defaults = {p.name: p.default for p in spec.info.params if not p.keyed_at_default}
+        return AlgorithmSpec(spec.name, tuple((n, defaults.get(n, v)) for n, v in spec.params)).key()
+
+    assert {tuned_part(key) for key in experiments["remedies_dp"]["algorithms"]} == under_dp
     assert experiments["selection"]["holdout"] == "validation"
 
 
@@ -285,6 +293,8 @@ def test_choices_train_each_chosen_setting_and_feed_the_tuned_figure_only():
 
 def test_a_choice_outside_the_tuning_candidates_is_refused():
     config = copy.deepcopy(STUDY)
+    for name in ("dp_tuning_all", "dp_tuning_small"):
+        config["experiments"][name]["holdout"] = "validation"
     config["experiments"]["tuned"] = {"choices": TUNED[:2], "seeds": [0], "chosen_on": "public"}
     with pytest.raises(ExperimentError, match=r"tuned.choices\[0\]: no tuning cell \(holdout public\)"):
         check_experiments(validate_config(config))  # nothing is tuned on public proxies
@@ -412,7 +422,7 @@ def test_the_many_hospitals_figures_draw_each_dp_setting_of_federated_cells():
     config = many_config()
     cells = figure_cells(config, 14)
     assert {c.dp for c in cells} == {"nodp", "client_level-eps10-delta1e-05-clip1"}
-    assert {c.mode for c in cells} == {"federated"} and len(cells) == 4 * 2 * 3
+    assert {c.mode for c in cells} == {"federated"} and len(cells) == 4 * 2 * 10
     assert 14 in configured_figures(config) and 15 in configured_figures(config)
 
 
