@@ -1049,14 +1049,19 @@ def prose_pneumonia_large_alone(root: Path) -> list[str]:
         return float(_one(df[df["tuning"] == tuning], **where)["mean"])
 
     fed, alone = "federated", "large_only"
+
+    def pair(number: int, metric: str, epsilon: float, tuning: str = "fixed") -> tuple[float, float]:
+        return m(number, fed, metric, epsilon, tuning), m(number, alone, metric, epsilon, tuning)
+
+    auroc, recall = pair(6, "auroc", 1), pair(6, "recall", 1)
+    tuned = {(metric, e): pair(12, metric, e, "public") for metric in ("auroc", "recall") for e in (1, 10)}
     return [
-        f"at ε = 1 the large hospital's own model gives them AUROC {m(6, alone, 'auroc', 1):.3f} and recall"
-        f" {m(6, alone, 'recall', 1):.3f}, the federation {m(6, fed, 'auroc', 1):.3f} and {m(6, fed, 'recall', 1):.0f}",
-        f"AUROC at ε = 1 ({m(12, fed, 'auroc', 1, 'public'):.3f} against {m(12, alone, 'auroc', 1, 'public'):.3f})"
-        f" but not in recall ({m(12, fed, 'recall', 1, 'public'):.3f} against {m(12, alone, 'recall', 1, 'public'):.3f})",
-        f"level in AUROC ({m(12, fed, 'auroc', 10, 'public'):.3f} and {m(12, alone, 'auroc', 10, 'public'):.3f})"
-        f" and the large hospital alone still flags more cases (recall {m(12, alone, 'recall', 10, 'public'):.3f}"
-        f" against {m(12, fed, 'recall', 10, 'public'):.3f})",
+        f"at ε = 1 the large hospital's own model gives them AUROC {auroc[1]:.3f} and recall {recall[1]:.3f},"
+        f" the federation {auroc[0]:.3f} and {recall[0]:.0f}",
+        f"AUROC at ε = 1 ({tuned['auroc', 1][0]:.3f} against {tuned['auroc', 1][1]:.3f}) but not in recall"
+        f" ({tuned['recall', 1][0]:.3f} against {tuned['recall', 1][1]:.3f})",
+        f"level in AUROC ({tuned['auroc', 10][0]:.3f} and {tuned['auroc', 10][1]:.3f}) and the large hospital alone"
+        f" still flags more cases (recall {tuned['recall', 10][1]:.3f} against {tuned['recall', 10][0]:.3f})",
     ]
 
 
