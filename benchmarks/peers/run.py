@@ -90,13 +90,32 @@ def summarise(runs: list[dict]) -> list[dict]:
                         "cpus": cpus,
                         "repetitions": len(mine),
                         **{
-                            f"median_{m}": statistics.median(r[m] for r in mine)
+                            f"{stat.__name__}_{m}": stat(r[m] for r in mine)
                             for m in ("wall_seconds", "loop_seconds", "outside_loop_seconds")
+                            for stat in (statistics.median, min, max)
                         },
                         "small_mean_auroc": statistics.median(r["small_mean_auroc"] for r in mine),
                     }
                 )
     return rows
+
+
+RATIOS = {"plain_over_fedhet": ("plain", "fedhet"), "flower_over_plain": ("flower", "plain")}
+
+
+def ratios(runs: list[dict]) -> dict:
+    """Loop-time ratios within each repetition (the two runs were neighbours in time), per CPU
+    count: median, min and max over the repetitions."""
+    out: dict = {}
+    for cpus in sorted({r["cpus"] for r in runs}):
+        loop = {(r["key"], r["repetition"]): r["loop_seconds"] for r in runs if r["cpus"] == cpus}
+        reps = sorted({rep for _, rep in loop})
+        for name, (top, bottom) in RATIOS.items():
+            values = [loop[top, r] / loop[bottom, r] for r in reps if (top, r) in loop and (bottom, r) in loop]
+            if values:
+                spread = {"median": statistics.median(values), "min": min(values), "max": max(values)}
+                out.setdefault(str(cpus), {})[name] = spread
+    return out
 
 
 def version(package: str) -> str | None:
@@ -142,6 +161,7 @@ def main() -> None:
         "scenario": scenario,
         "seed": args.seed,
         "summary": summarise(runs),
+        "ratios": ratios(runs),
         "runs": runs,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
