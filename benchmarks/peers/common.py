@@ -58,14 +58,20 @@ class Setup:
         return build_model(self.model_spec, self.seed)
 
 
-def local_epoch(model: nn.Module, data: HospitalData, spec, generator: torch.Generator) -> None:
+def training_tensors(data: HospitalData) -> tuple[torch.Tensor, torch.Tensor]:
+    """A hospital's training records as the model takes them, made once per run: float images
+    in ``channels_last`` and labels."""
+    x = to_tensor(data.train_images).contiguous(memory_format=torch.channels_last)
+    return x, torch.from_numpy(data.train_labels)
+
+
+def local_epoch(model: nn.Module, records: tuple[torch.Tensor, torch.Tensor], spec, generator: torch.Generator) -> None:
     """One epoch of minibatch SGD with momentum, the optimizer new (momentum restarted) as in
     fedhet, written as a competent PyTorch user would for a small CNN on CPU: ``channels_last``
-    tensors and model, and the epoch's records shuffled with one gather, so that each batch is
-    a contiguous slice."""
+    tensors and model, records converted once per run (``training_tensors``), and the epoch's
+    records shuffled with one gather, so that each batch is a contiguous slice."""
     model.to(memory_format=torch.channels_last)
-    x = to_tensor(data.train_images).contiguous(memory_format=torch.channels_last)
-    y = torch.from_numpy(data.train_labels)
+    x, y = records
     optimizer = torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
@@ -82,14 +88,15 @@ def fedavg_loop(model: nn.Module, hospitals: list[HospitalData], spec, seed: int
     which becomes the example-weighted mean of the copies. Batch order: one generator per
     hospital seeded as fedhet seeds its clients, so both draw the same batches."""
     generators = [torch.Generator().manual_seed(seed * 1_000_003 + i) for i in range(len(hospitals))]
+    records = [training_tensors(data) for data in hospitals]
     for _ in range(spec.rounds):
         states, sizes = [], []
-        for data, generator in zip(hospitals, generators, strict=True):
+        for (x, y), generator in zip(records, generators, strict=True):
             local = copy.deepcopy(model)
             for _ in range(spec.local_epochs):
-                local_epoch(local, data, spec, generator)
+                local_epoch(local, (x, y), spec, generator)
             states.append({k: v.detach() for k, v in local.state_dict().items()})
-            sizes.append(len(data.train_labels))
+            sizes.append(len(y))
         model.load_state_dict(weighted_average(states, sizes))
     return model
 
@@ -123,7 +130,8 @@ def report(args: argparse.Namespace, runner: str, loop_seconds: float, small_aur
 
 
 @functools.cache
-def cached_hospital(partitions: Path, name: str) -> HospitalData:
-    """A hospital's records, read once per process: Flower's clients are rebuilt every round,
-    and a Flower user keeps the data in the worker between rounds the same way."""
-    return read_hospital(partitions / f"{name}.parquet", name)
+def cached_records(partitions: Path, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A hospital's training tensors, read and converted once per process: Flower's clients
+    are rebuilt every round, and a Flower user keeps the data in the worker between rounds the
+    same way."""
+    return training_tensors(read_hospital(partitions / f"{name}.parquet", name))

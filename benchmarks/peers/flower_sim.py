@@ -10,7 +10,7 @@ from collections import OrderedDict
 
 import numpy as np
 import torch
-from common import Setup, arguments, cached_hospital, local_epoch, report, small_mean_auroc
+from common import Setup, arguments, cached_records, local_epoch, report, small_mean_auroc
 from flwr.client import ClientApp, NumPyClient
 from flwr.common import Context, ndarrays_to_parameters
 from flwr.server import ServerApp, ServerAppComponents, ServerConfig
@@ -36,12 +36,12 @@ class Hospital(NumPyClient):
         torch.set_num_threads(1)  # one CPU per client, as reserved
         model = self.setup.initial_model()
         set_weights(model, parameters)
-        data = cached_hospital(self.setup.partitions, self.name)
+        records = cached_records(self.setup.partitions, self.name)
         stream = self.setup.seed * 1_000_003 + self.index
         generator = torch.Generator().manual_seed(stream * 1_000 + int(config["round"]))
         for _ in range(self.setup.train_spec.local_epochs):
-            local_epoch(model, data, self.setup.train_spec, generator)
-        return get_weights(model), len(data.train_labels), {}
+            local_epoch(model, records, self.setup.train_spec, generator)
+        return get_weights(model), len(records[1]), {}
 
 
 def main() -> None:
