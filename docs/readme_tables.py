@@ -460,16 +460,21 @@ def gpu(root: Path) -> str:
 
 
 def peers(root: Path) -> str:
-    """fedhet, a plain PyTorch loop and Flower on the same cell: medians over the repetitions."""
+    """fedhet, a plain PyTorch loop and Flower on the same cell: median [min–max] over the
+    repetitions."""
     report = _json(root, "peers.json")
+
+    def seconds(r: dict, what: str) -> str:
+        return f"{r[f'median_{what}']:.1f} s [{r[f'min_{what}']:.1f}–{r[f'max_{what}']:.1f}]"
+
     header = ["runner", "CPUs", "wall (start-up included)", "training loop", "outside the loop", "small AUROC"]
     rows = [
         [
             r["runner"],
             str(r["cpus"]),
-            f"{r['median_wall_seconds']:.1f} s",
-            f"{r['median_loop_seconds']:.1f} s",
-            f"{r['median_outside_loop_seconds']:.1f} s",
+            seconds(r, "wall_seconds"),
+            seconds(r, "loop_seconds"),
+            seconds(r, "outside_loop_seconds"),
             f"{r['small_mean_auroc']:.4f}",
         ]
         for r in sorted(report["summary"], key=lambda r: (r["cpus"], r["key"] != "fedhet"))
@@ -1039,6 +1044,46 @@ def _charge(root: Path, file: str, dp: str) -> pd.Series:
     return rows.iloc[0]
 
 
+def prose_many_hospitals(root: Path) -> list[str]:
+    """Figures 14-15: client-level DP against N, and (from the participation table) what the
+    no-DP cells got with and without the large hospital drawn into a round."""
+
+    def dp_auroc(number: int, n: int) -> float:
+        df = _csv(root, f"{MANY}/fig{number}.csv")
+        dp = next(d for d in df["dp"].unique() if d != "nodp")
+        return float(_one(df, x=n, metric="auroc", group=SMALL, dp=dp)["mean"])
+
+    def dp_recall(number: int, n: int) -> pd.Series:
+        df = _csv(root, f"{MANY}/fig{number}.csv")
+        dp = next(d for d in df["dp"].unique() if d != "nodp")
+        return _one(df, x=n, metric="recall", group=SMALL, dp=dp)
+
+    part = pd.concat([_csv(root, f"{MANY}/participation_fig{number}.csv") for number in (14, 15)])
+    part = part[part["dp"] == "nodp"]
+    large = part[part["hospital_type"] == "large"].set_index(["scenario", "seed"])
+    small = part[part["hospital_type"] == "small"].set_index(["scenario", "seed"])
+    small = small.assign(large_drawn=large["rounds_drawn"] > 0)
+    layout = [re.search(r"-small(\d+)x(\d+)r", sc).groups() for sc in small.index.get_level_values("scenario")]
+    small["n"], small["each"] = [int(n) for n, _ in layout], [int(each) for _, each in layout]
+    # the two figures' layouts at one N share their draws (4 x 3,000 and 4 x 100, say): count
+    # each (N, seed) once
+    draws = small.reset_index().drop_duplicates(["n", "seed"])
+    missed = small[~small["large_drawn"]]
+    few, many = missed[missed["each"] <= 188], missed[missed["each"] >= 750]["recall"]
+    drawn = small[small["large_drawn"]]["recall"]
+    few_recall = "0" if (few["recall"] == 0).all() else f"{few['recall'].min():.2f}–{few['recall'].max():.2f}"
+    zero_recall = all(dp_recall(number, 256)["mean"] == 0 for number in (14, 15))
+    return [
+        f"AUROC rises from {dp_auroc(14, 4):.3f} at N = 4 (near chance) to {dp_auroc(14, 64):.3f} at N = 64 with a"
+        f" fixed total of records ({dp_auroc(15, 64):.3f} at a fixed size each), then falls back at N = 256"
+        f" ({dp_auroc(14, 256):.3f} and {dp_auroc(15, 256):.3f}), where recall is {'0' if zero_recall else 'above 0'}",
+        f"in no round in {int((~draws['large_drawn']).sum())} of the {len(draws)} (N, seed) draws",
+        f"recall is {few_recall} where each holds {few['each'].min()} to {few['each'].max()} records and"
+        f" {many.min():.2f}–{many.max():.2f} where they hold 750 or 3,000; with the large hospital drawn at least"
+        f" once it is {drawn.min():.2f}–{drawn.max():.2f}",
+    ]
+
+
 def prose_pneumonia_large_alone(root: Path) -> list[str]:
     """Figures 6 and 12 on PneumoniaMNIST: the small hospitals' metrics, federated against the
     large hospital alone, both with DP at every hospital that trains."""
@@ -1304,17 +1349,16 @@ def prose_pneumonia_client_level(root: Path) -> list[str]:
 
 
 def prose_peers(root: Path) -> list[str]:
-    rows = {(r["key"], r["cpus"]): r for r in _json(root, "peers.json")["summary"]}
+    ratios = _json(root, "peers.json")["ratios"]
 
-    def loop(key: str, cpus: int) -> float:
-        return rows[key, cpus]["median_loop_seconds"]
+    def ratio(name: str, cpus: int) -> str:
+        r = ratios[str(cpus)][name]
+        return f"{r['median']:.2f}× [{r['min']:.2f}–{r['max']:.2f}]"
 
     return [
-        f"{loop('plain', 1) / loop('fedhet', 1):.2f}× faster than the plain loop at one CPU ({loop('fedhet', 1):.1f} vs"
-        f" {loop('plain', 1):.1f} s) and {loop('plain', 2) / loop('fedhet', 2):.2f}× at two ({loop('fedhet', 2):.1f}"
-        f" vs {loop('plain', 2):.1f} s)",
-        f"its loop takes {loop('flower', 1) / loop('plain', 1):.2f}× the plain loop's at one CPU and"
-        f" {loop('flower', 2) / loop('plain', 2):.2f}× at two",
+        f"takes {ratio('plain_over_fedhet', 1)} fedhet's at one CPU and {ratio('plain_over_fedhet', 2)} at two",
+        f"its loop takes {ratio('flower_over_plain', 1)} the plain loop's at one CPU and"
+        f" {ratio('flower_over_plain', 2)} at two",
     ]
 
 
@@ -1385,6 +1429,7 @@ def _seeds(df: pd.DataFrame) -> str:
 
 
 PROSE: list[Callable[[Path], str | list[str]]] = [
+    prose_many_hospitals,
     prose_pneumonia_large_alone,
     prose_engine_audit,
     prose_pneumonia_remedies,

@@ -143,6 +143,11 @@ def fairness_inputs(wildcards):
     return cell_metrics(ff.figure_cells(config, number))
 
 
+def participation_inputs(wildcards):
+    cells = ff.figure_cells(config, int(wildcards.n))
+    return {"rounds": cell_rounds(cells), "metrics": cell_metrics(cells)}
+
+
 def figure_privacy_inputs(wildcards):
     return figure_inputs(wildcards, cell_privacy)
 
@@ -189,6 +194,13 @@ def experiment_outputs():
         for n in FIGURES
         if n in ff.REMEDY_FIGURES
     ]
+    # with client sampling, who took part in each cell of the layout figures
+    if config["training"]["client_fraction"] < 1:
+        outputs += [
+            f"{RESULTS}/tables/participation_fig{n}.csv"
+            for n in FIGURES
+            if n in ff.MODE_FIGURES
+        ]
     if SWEEPS:
         outputs.append(f"{RESULTS}/tables/trends.csv")
     if config["experiments"]:

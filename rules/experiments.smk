@@ -96,6 +96,30 @@ rule fairness:
         "../scripts/fairness.py"
 
 
+rule participation:
+    """Per cell of a figure, how often each hospital type was drawn into a round and what its
+    hospitals got (fedhet.analysis.participation)."""
+    input:
+        unpack(participation_inputs),
+    output:
+        report(
+            f"{RESULTS}/tables/participation_fig{{n}}.csv",
+            caption="../report/participation.rst",
+            category="Tables",
+        ),
+    log:
+        f"{RESULTS}/logs/participation/fig{{n}}.log",
+    localrule: True
+    conda:
+        "../envs/fedhet.yaml"
+    threads: 1
+    resources:
+        mem_mb=1024,
+        runtime=5,
+    script:
+        "../scripts/participation.py"
+
+
 rule trends:
     input:
         cell_metrics(SWEEP_CELLS),
