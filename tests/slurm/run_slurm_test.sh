@@ -235,7 +235,7 @@ log "SLURM run in $CLUSTERRUN"
 t0=$(date +%s)
 run_in "$CLUSTERRUN" snakemake "${COMMON[@]}" --resources mem_mb="$MEM" \
     --slurm-no-account --slurm-status-command squeue \
-    --slurm-init-seconds-before-status-checks 5 --slurm-keep-successful-logs \
+    --slurm-init-seconds-before-status-checks 5 --seconds-between-status-checks 2 --slurm-keep-successful-logs \
     >"$WORK/slurm.log" 2>&1 || {
     tail -60 "$WORK/slurm.log" >&2
     fail "SLURM run failed (log: $WORK/slurm.log; cluster logs: $CLUSTER)"
