@@ -10,7 +10,7 @@ from conftest import synthetic_hospital
 from fedhet.analysis.metrics import METRICS
 from fedhet.training.client import Client
 from fedhet.training.federated import Site, run_mode
-from fedhet.training.model import build_model
+from fedhet.training.model import build_model, predict_proba
 from fedhet.workflow.specs import ModelSpec, TrainSpec
 
 SPEC = ModelSpec(conv1_channels=4, conv2_channels=8, kernel_size=3)
@@ -63,6 +63,19 @@ def test_modes_evaluate_the_right_models(mode, models):
     else:  # one model, evaluated on every hospital and the external set
         assert set(m["hospital"]) == {"large_1", "small_1", "small_2", "external"}
     assert set(m["metric"]) == set(METRICS)
+
+
+def test_scores_do_not_depend_on_the_evaluation_batch_size():
+    # predict_proba's batch size is chosen for speed alone: a different one must not move a bit
+    model = build_model(ModelSpec(), 0).to(memory_format=torch.channels_last)
+    images = torch.rand(700, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    images = images.contiguous(memory_format=torch.channels_last)
+    whole = predict_proba(model, images, batch_size=len(images))
+    # an image scored alone takes another kernel; put one whose score that changes last
+    alone = next(i for i in range(len(images)) if predict_proba(model, images[i : i + 1])[0] != whole[i])
+    order = [i for i in range(len(images)) if i != alone] + [alone]
+    for batch_size in (2, 100, 233, 256):  # 700 = 3 * 233 + 1
+        assert (predict_proba(model, images[order], batch_size=batch_size) == whole[order]).all(), batch_size
 
 
 def test_rounds_log_has_loss_per_client_and_round():

@@ -350,7 +350,10 @@ PNEUMONIA = {
         {"type": "small", "count": 2, "size": 60, "abnormal_ratio": 0.1},
     ],
     "seeds": [0],
-    "experiments": {"scanner_shift": {"grid": {"small.shift": ["none", "blur3"]}, "modes": ["federated", "local"]}},
+    "experiments": {
+        "scanner_shift": {"grid": {"small.shift": ["none", "blur3"]}, "modes": ["federated", "local"], "seeds": [0]}
+    },
+    "audit": {"seeds": [], "engine": {"seeds": []}},  # the quick build's audit is tested on its own
 }
 
 

@@ -18,6 +18,7 @@ import logging
 import math
 import warnings
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import torch
 from opacus import PrivacyEngine
@@ -32,6 +33,9 @@ from fedhet.device import stream_generator
 from fedhet.privacy.accounting import PrivacyRecord, calibrate_sigma, epsilon_of_history, sampling_rate, steps_per_epoch
 from fedhet.privacy.clipping import BookKeeping, conv2d_patches, conv_weight, supports_conv
 from fedhet.workflow.specs import OPACUS_MODES, DPSpec, check_spec
+
+if TYPE_CHECKING:  # the training side's optimizer type; nothing is imported at run time
+    from fedhet.training.optimizer import Optimizer
 
 log = logging.getLogger("fedhet")
 
@@ -182,7 +186,7 @@ class PrivateBatches:
         self,
         name: str,
         module: nn.Module,
-        optimizer: torch.optim.Optimizer,
+        optimizer: Optimizer,
         images: torch.Tensor,
         labels: torch.Tensor,
         batch_size: int,

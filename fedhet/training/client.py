@@ -23,8 +23,9 @@ from fedhet.analysis.metrics import binary_metrics
 from fedhet.data.partition import HospitalData
 from fedhet.device import CPU
 from fedhet.privacy.accounting import PrivacyRecord
-from fedhet.training.local import PlainBatches, make_optimizer, train_local
+from fedhet.training.local import PlainBatches, train_local
 from fedhet.training.model import build_model, predict_proba, to_tensor
+from fedhet.training.optimizer import make_optimizer
 from fedhet.training.strategy import LocalRound, Message, Parameters, PublicRecords, Strategy, Update, check_payload
 from fedhet.workflow.specs import DPSpec, ModelSpec, TrainSpec
 

@@ -31,8 +31,9 @@ from torch import nn
 from fedhet.device import stream_generator
 from fedhet.privacy.accounting import PrivacyRecord
 from fedhet.privacy.dpsgd import PrivateBatches
-from fedhet.training.local import Batch, make_optimizer, train_local
+from fedhet.training.local import Batch, train_local
 from fedhet.training.model import build_model, to_tensor
+from fedhet.training.optimizer import make_optimizer
 from fedhet.workflow.specs import DPSpec, ModelSpec, TrainSpec
 
 INCLUSION_STREAM, SAMPLING_STREAM = 11, 12  # fedhet.device.stream_generator purposes

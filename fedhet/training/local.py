@@ -16,13 +16,13 @@ from typing import NamedTuple, Protocol
 import torch
 from torch import nn
 
-from fedhet.workflow.specs import OPTIMIZERS, TrainSpec
+from fedhet.training.optimizer import Optimizer
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 class BatchSource(Protocol):
-    optimizer: torch.optim.Optimizer
+    optimizer: Optimizer
 
     def epoch(self) -> Iterator[Batch]:
         """The batches of one pass over the hospital's training records."""
@@ -32,14 +32,6 @@ class BatchSource(Protocol):
         """Leave the batch's (mean) gradient in ``p.grad``; return its loss, or None where the
         loss must stay unseen (DP-SGD)."""
         ...
-
-
-def make_optimizer(params, spec: TrainSpec) -> torch.optim.Optimizer:
-    if spec.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay)
-    if spec.optimizer == "adam":
-        return torch.optim.Adam(params, lr=spec.lr, weight_decay=spec.weight_decay)
-    raise ValueError(f"training.optimizer: unknown optimizer {spec.optimizer!r} ({', '.join(OPTIMIZERS)})")
 
 
 class LocalResult(NamedTuple):
@@ -72,7 +64,7 @@ class PlainBatches:
     def __init__(
         self,
         model: nn.Module,
-        optimizer: torch.optim.Optimizer,
+        optimizer: Optimizer,
         images: torch.Tensor,
         labels: torch.Tensor,
         batch_size: int,

@@ -68,8 +68,15 @@ def train_flops_per_image(spec: ModelSpec) -> float:
 
 
 @torch.no_grad()
-def predict_proba(model: nn.Module, images: torch.Tensor, batch_size: int = 2048) -> np.ndarray:
-    """p(abnormal) for each image."""
+def predict_proba(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+    """p(abnormal) for each image. An image's score does not depend on the batch it is in, so
+    the batch size changes speed only: on one CPU thread 256 images' activations stay in cache
+    and 10,000 images score in about half the time 2,048 at a time take."""
     model.eval()
-    out = [torch.softmax(model(images[i : i + batch_size]), dim=1)[:, 1] for i in range(0, len(images), batch_size)]
+    n = len(images)
+    sizes = [batch_size] * (n // batch_size) + ([n % batch_size] if n % batch_size else [])
+    if len(sizes) > 1 and sizes[-1] == 1:
+        # a batch of one runs another convolution kernel, which differs in the last bit
+        sizes[-2:] = [sizes[-2] + 1]
+    out = [torch.softmax(model(batch), dim=1)[:, 1] for batch in images.split(sizes)]
     return torch.cat(out).cpu().numpy().astype(np.float64) if out else np.zeros(0)

@@ -83,7 +83,7 @@ ACCOUNTANTS = ("prv", "rdp")
 # How per-example gradients are clipped: fedhet's book-keeping (fedhet.privacy.clipping), or Opacus
 # computing per-sample gradients ("hooks" was its fastest on our CNN; "ew" and "functorch"
 # were 2.3–2.7× slower), kept as the reference.
-OPTIMIZERS = ("sgd", "adam")  # the local optimizer (fedhet.training.local.make_optimizer)
+OPTIMIZERS = ("sgd", "adam")  # the local optimizer (fedhet.training.optimizer.make_optimizer)
 OPACUS_MODES = ("hooks", "ew", "functorch")
 GRAD_SAMPLE_MODES = ("bookkeeping", *OPACUS_MODES)
 DEFAULT_GRAD_SAMPLE_MODE = "bookkeeping"

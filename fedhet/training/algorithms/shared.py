@@ -22,8 +22,9 @@ import torch
 
 from fedhet.device import stream_generator
 from fedhet.training import strategy
-from fedhet.training.local import PlainBatches, make_optimizer, train_local
+from fedhet.training.local import PlainBatches, train_local
 from fedhet.training.model import build_model
+from fedhet.training.optimizer import make_optimizer
 from fedhet.workflow.algorithms import AlgorithmSpec
 from fedhet.workflow.specs import ModelSpec, TrainSpec
 
