@@ -9,6 +9,7 @@ import re
 import shlex
 import subprocess
 import sys
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -53,26 +54,42 @@ def test_the_pages_show_commands():
     assert any(c.startswith("fedhet plan") or c.startswith("fedhet cell") for _, c in COMMANDS)
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    return copy_workflow(tmp_path_factory.mktemp("commands"))
-
-
 # What a dry run here cannot show: a GPU, a conda install, a report of a finished run.
 NEEDS = {"device=cuda": "a CUDA GPU", "--sdm": "conda", "--report": "a finished run"}
+SNAKEMAKE = [c for c in COMMANDS if c[1].startswith("snakemake")]
+
+
+def need(command: str) -> str | None:
+    words = shlex.split(command)[1:]
+    return next((n for marker, n in NEEDS.items() if any(w.startswith(marker) for w in words)), None)
+
+
+@pytest.fixture(scope="module")
+def dry_runs(request, tmp_path_factory, fashion_mirror, medmnist_mirror) -> dict[str, Future]:
+    """One dry run per distinct command among the selected tests, two at a time (each is mostly
+    single-threaded DAG building), each in its own copy of the workflow."""
+    selected = {
+        item.callspec.params["command"]
+        for item in request.session.items
+        if item.originalname == "test_snakemake_commands_dry_run"
+    }
+    env = {**os.environ, "FEDHET_DATA_MIRROR": f"{fashion_mirror}:{medmnist_mirror}"}
+
+    def dry_run(command: str) -> subprocess.CompletedProcess:
+        workdir = copy_workflow(tmp_path_factory.mktemp("commands"))
+        cmd = [sys.executable, "-m", "snakemake", *shlex.split(command)[1:], "-n"]
+        return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        yield {c: pool.submit(dry_run, c) for c in sorted(selected) if need(c) is None}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("page", "command"), [c for c in COMMANDS if c[1].startswith("snakemake")])
-def test_snakemake_commands_dry_run(workdir, fashion_mirror, medmnist_mirror, page, command):
-    words = shlex.split(command)[1:]
-    for marker, need in NEEDS.items():
-        if any(w.startswith(marker) for w in words):
-            pytest.skip(f"`{command}` needs {need}")
-    env = {**os.environ, "FEDHET_DATA_MIRROR": f"{fashion_mirror}:{medmnist_mirror}"}
-    done = subprocess.run(
-        [sys.executable, "-m", "snakemake", *words, "-n"], cwd=workdir, env=env, capture_output=True, text=True
-    )
+@pytest.mark.parametrize(("page", "command"), SNAKEMAKE)
+def test_snakemake_commands_dry_run(dry_runs, page, command):
+    if need(command):
+        pytest.skip(f"`{command}` needs {need(command)}")
+    done = dry_runs[command].result()
     assert done.returncode == 0, f"{page}: `{command}` fails as a dry run:\n{done.stderr[-3000:]}"
 
 
