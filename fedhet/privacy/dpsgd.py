@@ -18,7 +18,7 @@ import logging
 import math
 import warnings
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 from opacus import PrivacyEngine
@@ -34,8 +34,14 @@ from fedhet.privacy.accounting import PrivacyRecord, calibrate_sigma, epsilon_of
 from fedhet.privacy.clipping import BookKeeping, conv2d_patches, conv_weight, supports_conv
 from fedhet.workflow.specs import OPACUS_MODES, DPSpec, check_spec
 
-if TYPE_CHECKING:  # the training side's optimizer type; nothing is imported at run time
-    from fedhet.training.optimizer import Optimizer
+
+class Optimizer(Protocol):
+    """The local optimizer (``fedhet.training.optimizer``) as DP-SGD sees it: the book-keeping
+    engine reads its parameters, Opacus' engines wrap it whole (``param_groups``, ``state``,
+    ``defaults``, ``zero_grad``, ``step``)."""
+
+    param_groups: list[dict]
+
 
 log = logging.getLogger("fedhet")
 
