@@ -75,13 +75,14 @@ def dry_runs(request, tmp_path_factory, fashion_mirror, medmnist_mirror) -> dict
     }
     env = {**os.environ, "FEDHET_DATA_MIRROR": f"{fashion_mirror}:{medmnist_mirror}"}
 
-    def dry_run(command: str) -> subprocess.CompletedProcess:
-        workdir = copy_workflow(tmp_path_factory.mktemp("commands"))
+    def dry_run(command: str, workdir: Path) -> subprocess.CompletedProcess:
         cmd = [sys.executable, "-m", "snakemake", *shlex.split(command)[1:], "-n"]
-        return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
+        return subprocess.run(cmd, cwd=copy_workflow(workdir), env=env, capture_output=True, text=True)
 
+    commands = [c for c in sorted(selected) if need(c) is None]
+    workdirs = [tmp_path_factory.mktemp("commands") for _ in commands]  # numbered here, not in threads
     with ThreadPoolExecutor(max_workers=2) as pool:
-        yield {c: pool.submit(dry_run, c) for c in sorted(selected) if need(c) is None}
+        yield {c: pool.submit(dry_run, c, w) for c, w in zip(commands, workdirs, strict=True)}
 
 
 @pytest.mark.slow

@@ -137,7 +137,7 @@ def rerun(quick_build, fashion_mirror, tmp_path_factory) -> dict:
 
 def check(workdir: Path, tables: list[Path], out: Path, reuse: bool = True, *extra: str) -> int:
     args = ["repro-check", "--config", "config/quick.yaml", "--out", str(out), "--workdir", str(workdir)]
-    args += [a for t in tables for a in ("--table", str(t))]
+    args += [a for t in tables for a in ("--table", str(t))] + ["--cores", "2"]
     return main([*args, *(["--reuse"] if reuse else []), *extra])
 
 
