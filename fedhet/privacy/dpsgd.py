@@ -35,10 +35,10 @@ from fedhet.privacy.clipping import BookKeeping, conv2d_patches, conv_weight, su
 from fedhet.workflow.specs import OPACUS_MODES, DPSpec, check_spec
 
 
-class Optimizer(Protocol):
-    """The local optimizer (``fedhet.training.optimizer``) as DP-SGD sees it: the book-keeping
-    engine reads its parameters, Opacus' engines wrap it whole (``param_groups``, ``state``,
-    ``defaults``, ``zero_grad``, ``step``)."""
+class ParameterGroups(Protocol):
+    """The local optimizer (``fedhet.training.optimizer``) as DP-SGD takes it: the book-keeping
+    engine reads its parameters; Opacus' engines wrap it whole (they use ``state``,
+    ``defaults``, ``zero_grad`` and ``step`` too, which fedhet's optimizers have)."""
 
     param_groups: list[dict]
 
@@ -192,7 +192,7 @@ class PrivateBatches:
         self,
         name: str,
         module: nn.Module,
-        optimizer: Optimizer,
+        optimizer: ParameterGroups,
         images: torch.Tensor,
         labels: torch.Tensor,
         batch_size: int,
