@@ -49,13 +49,15 @@ def test_study_grid_sizes():
     # + selection (29 algorithms on validation splits, 3 seeds) + remedies (8 beside FedAvg at 2
     # points, 3 seeds; FedAvg's cells are shared) + remedies under DP (6 beside FedAvg at 2 budgets)
     # + client-level DP (4 budgets × 3 seeds, federated)
-    # + DP tuning on validation splits, seed 0: 3 lr × (2 modes × (no DP + 2 ε × 2 C) + the small
-    # hospitals' 2 ε × 2 C), less FedAvg's no-DP federated cell at lr 0.01, which selection has
-    # + the tuned settings (8 choices × 3 seeds), less large-only at ε = 1, whose choice is the
-    # fixed C = 1, lr = 0.01: dp_all's cells
+    # + DP tuning on validation splits and on public proxies, seed 0: 3 lr × (2 modes × (no DP +
+    # 2 ε × 2 C) + the small hospitals' 2 ε × 2 C) each, less FedAvg's no-DP federated validation
+    # cell at lr 0.01, which selection has
+    # + the tuned settings (8 choices per way × 3 seeds), less large-only at ε = 1 chosen on
+    # validation, whose choice is the fixed C = 1, lr = 0.01 (dp_all's cells), and federated
+    # clipping only at every hospital, which both ways chose alike (C = 1, lr = 0.1)
     remedies = 29 * 3 + 8 * 2 * 3 + 6 * 2 * 3
-    tuning = 3 * (2 * (1 + 2 * 2) + 2 * 2) - 1
-    tuned = 8 * 3 - 3
+    tuning = 2 * 3 * (2 * (1 + 2 * 2) + 2 * 2) - 1
+    tuned = 2 * 8 * 3 - 3 - 3
     assert len(all_experiment_cells(STUDY)) == (36 + 36 - 4) * 5 + (7 + 1) * 3 * 3 + remedies + 4 * 3 + tuning + tuned
 
 
@@ -271,7 +273,8 @@ TUNED = [
 
 def test_choices_train_each_chosen_setting_and_feed_the_tuned_figure_only():
     config = copy.deepcopy(STUDY)
-    del config["experiments"]["dp_tuned"]  # the shipped choices: this test states its own
+    for name in ("dp_tuned", "dp_tuned_public"):  # the shipped choices: this test states its own
+        del config["experiments"][name]
     config["experiments"]["tuned"] = {"choices": TUNED, "seeds": [0, 1]}
     config = validate_config(config)
     cells = experiment_cells(config, "tuned")
@@ -293,6 +296,7 @@ def test_choices_train_each_chosen_setting_and_feed_the_tuned_figure_only():
 
 def test_a_choice_outside_the_tuning_candidates_is_refused():
     config = copy.deepcopy(STUDY)
+    del config["experiments"]["dp_tuned_public"]  # the shipped public choices: tuned on public proxies
     for name in ("dp_tuning_all", "dp_tuning_small"):
         config["experiments"][name]["holdout"] = "validation"
     config["experiments"]["tuned"] = {"choices": TUNED[:2], "seeds": [0], "chosen_on": "public"}
@@ -336,8 +340,6 @@ def test_tuned_figures_train_the_settings_the_dp_selection_chose(config_file, re
 
     config = validate_config(yaml.safe_load((REPO / "config" / config_file).read_text()))
     table = pd.read_csv(REPO / "docs" / "results" / results)
-    if "holdout" not in table:  # tables from before tuning had two ways chose on validation only
-        table["holdout"] = "validation"
     tuning = [
         c for n, s in config["experiments"].items() if n.startswith("dp_tuning") for c in experiment_cells(config, n)
     ]
