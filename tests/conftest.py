@@ -96,18 +96,6 @@ def snakemake(workdir: Path, *args: str, overrides: dict | None = None, mirror: 
     return done.stdout + done.stderr
 
 
-# Under pytest-xdist (`-n 2 --dist loadgroup`, as CI runs) the tests that share a session or module
-# fixture built at great cost run on one worker, so it is built once; the rest share out.
-SHARED_ONCE = ("quick_build", "dry_runs")
-
-
-def pytest_collection_modifyitems(items) -> None:
-    for item in items:
-        shared = next((name for name in SHARED_ONCE if name in getattr(item, "fixturenames", ())), None)
-        if shared:
-            item.add_marker(pytest.mark.xdist_group(shared))
-
-
 @pytest.fixture(scope="session")
 def quick_build(tmp_path_factory, fashion_mirror) -> Path:
     """The quick DAG built once (``snakemake all`` on config/quick.yaml): the workflow tests

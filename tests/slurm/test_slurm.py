@@ -53,7 +53,6 @@ def test_profile_dry_run(tmp_path):
 
 @pytest.mark.slurm
 @pytest.mark.slow
-@pytest.mark.xdist_group("quick_build")  # asks for the quick build at run time: on its worker
 def test_quick_dag_through_slurm_matches_local_run(request):
     if os.environ.get("FEDHET_SLURM_TEST") != "1":
         pytest.skip(
