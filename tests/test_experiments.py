@@ -47,7 +47,8 @@ def test_study_grid_sizes():
     # + the DP grids: 7 ε and the clipping-only control × 3 seeds × (federated and large-only at
     # all, federated at small_hospitals)
     # + selection (29 algorithms on validation splits, 3 seeds) + remedies (8 beside FedAvg at 2
-    # points, 3 seeds; FedAvg's cells are shared) + remedies under DP (6 beside FedAvg at 2 budgets)
+    # points, 3 seeds; FedAvg's cells are shared) + remedies under DP (7 with FedAvg at 2 budgets
+    # at lr 0.03; FedAvg's at ε = 1 are the tuned cells chosen on public proxies)
     # + client-level DP (4 budgets × 3 seeds, federated)
     # + DP tuning on validation splits and on public proxies, seed 0: 3 lr × (2 modes × (no DP +
     # 2 ε × 2 C) + the small hospitals' 2 ε × 2 C) each, less FedAvg's no-DP federated validation
@@ -55,7 +56,7 @@ def test_study_grid_sizes():
     # + the tuned settings (8 choices per way × 3 seeds), less large-only at ε = 1 chosen on
     # validation, whose choice is the fixed C = 1, lr = 0.01 (dp_all's cells), and federated
     # clipping only at every hospital, which both ways chose alike (C = 1, lr = 0.1)
-    remedies = 29 * 3 + 8 * 2 * 3 + 6 * 2 * 3
+    remedies = 29 * 3 + 8 * 2 * 3 + 7 * 2 * 3 - 3
     tuning = 2 * 3 * (2 * (1 + 2 * 2) + 2 * 2) - 1
     tuned = 2 * 8 * 3 - 3 - 3
     assert len(all_experiment_cells(STUDY)) == (36 + 36 - 4) * 5 + (7 + 1) * 3 * 3 + remedies + 4 * 3 + tuning + tuned
@@ -229,6 +230,23 @@ def test_remedies_run_the_keys_the_selection_chose_on_validation_data(config_fil
 
     assert {tuned_part(key) for key in experiments["remedies_dp"]["algorithms"]} == under_dp
     assert experiments["selection"]["holdout"] == "validation"
+
+
+@pytest.mark.parametrize("config_file", ["config.yaml", "pneumonia.yaml"])
+def test_remedies_under_dp_train_at_what_public_tuning_chose_for_fedavg(config_file):
+    """Figure 9's lr and C are the public tuning's pick for federated FedAvg with DP at every
+    hospital at Figure 9's smallest ε, so they cost no ε (the docs say so)."""
+    config = validate_config(yaml.safe_load((REPO / "config" / config_file).read_text()))
+    experiments = config["experiments"]
+    dp = experiments["remedies_dp"]["dp"]
+    assert experiments["dp_tuned_public"]["chosen_on"] == "public"
+    [pick] = [
+        c
+        for c in experiments["dp_tuned_public"]["choices"]
+        if c["mode"] == "federated" and c["placement"] == "all" and c["epsilon"] == min(dp["epsilon"])
+    ]
+    assert experiments["remedies_dp"]["lr"] == [pick["lr"]]
+    assert dp["max_grad_norm"] == pick["max_grad_norm"]
 
 
 # --- fair DP hyperparameters: lr and C grids on validation cells, choices for the tuned figures ---
