@@ -614,6 +614,14 @@ def fig9(root: Path) -> str:
     return _remedy_table(root, "fig9.csv")
 
 
+def fairness_fig8(root: Path) -> str:
+    return _fairness_table(root, ".", 8)
+
+
+def fairness_fig9(root: Path) -> str:
+    return _fairness_table(root, ".", 9)
+
+
 # (statistic, metric) columns of the fairness view: what the worst-off small hospital gets, how
 # far apart the small hospitals end up, and what the large hospital gets
 FAIRNESS_COLUMNS = {
@@ -823,6 +831,8 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "selection": selection,
     "fig8": fig8,
     "fig9": fig9,
+    "fairness_fig8": fairness_fig8,
+    "fairness_fig9": fairness_fig9,
     "many_hospitals": many_hospitals,
     "breast_core": breast_core,
     "breast_fig7": breast_fig7,
@@ -1326,6 +1336,48 @@ def prose_pneumonia_remedies(root: Path) -> list[str]:
     ]
 
 
+def prose_fashion_remedies(root: Path) -> list[str]:
+    """Figures 8-9 on FashionMNIST read through their tables and fairness views."""
+    ditto, pfa, scaffold, qffl = "ditto-lam1", "perfedavg-alpha0.0001", "scaffold-eta1", "qffl-q0.1"
+    shared, fedper, ditto_dp = "shared-beta0.1-alpha1", "fedper-head1", "ditto-lam1-rho0.33"
+
+    def scenario(df: pd.DataFrame, ratio: str) -> str:
+        return next(sc for sc in df["scenario"].unique() if sc.endswith(f"r{ratio}"))
+
+    def small(algorithm: str, metric: str, ratio: str = "0.1") -> pd.Series:
+        df = _csv(root, "fig8.csv")
+        return _one(df, scenario=scenario(df, ratio), hospital_type="small", algorithm=algorithm, metric=metric)
+
+    def fair(number: int, algorithm: str, stat: str, metric: str, ratio: str = "0.1", eps: str = "") -> pd.Series:
+        df = _csv(root, f"fairness_fig{number}.csv")
+        dp = next(d for d in df["dp"].unique() if d.startswith(f"all-eps{eps}-")) if eps else "nodp"
+        return _one(df, scenario=scenario(df, ratio), dp=dp, algorithm=algorithm, stat=stat, metric=metric)
+
+    def both(stat: str, algorithm: str, metric: str, number: int = 8) -> str:
+        if number == 8:
+            at = [fair(8, algorithm, stat, metric, ratio) for ratio in ("0.1", "0.05")]
+            return f"{_paired(at[0])} at 10% and {_paired(at[1])} at 5%"
+        at = [fair(9, algorithm, stat, metric, eps=eps) for eps in ("1", "10")]
+        return f"{_paired(at[0])} at ε = 1 and {_paired(at[1])} at ε = 10"
+
+    return [
+        f"(precision {_paired(small(ditto, 'precision'))}, recall {_paired(small(ditto, 'recall'))})",
+        f"AUPRC falls by {both('worst_small', qffl, 'auprc')}, and the large hospital's by"
+        f" {both('large', qffl, 'auprc')}",
+        f"(SCAFFOLD {_paired(fair(8, scaffold, 'worst_small', 'recall'))}, Per-FedAvg"
+        f" {_paired(fair(8, pfa, 'worst_small', 'recall'))}, Ditto {_paired(fair(8, ditto, 'worst_small', 'recall'))}",
+        f"also lowers AUPRC at 5% ({_paired(small(pfa, 'auprc', '0.05'))})",
+        f"worst-off small hospital AUPRC {fair(8, 'fedavg', 'worst_small', 'auprc')['mean']:.3f} at 10%",
+        f"At the worst-off small hospital AUPRC changes by {both('worst_small', shared, 'auprc', 9)}, and recall by"
+        f" {_paired(fair(9, shared, 'worst_small', 'recall', eps='1'))} at ε = 1",
+        f"The large hospital gains too (AUPRC {both('large', shared, 'auprc', 9)})",
+        f"falls by {_paired(fair(9, scaffold, 'worst_small', 'auprc', eps='1'))} and the large hospital's by"
+        f" {_paired(fair(9, scaffold, 'large', 'auprc', eps='1'))}",
+        f"(worst-off small hospital's AUPRC {_paired(fair(9, fedper, 'worst_small', 'auprc', eps='1'))} at ε = 1)",
+        f"with intervals that cross zero ({both('worst_small', ditto_dp, 'recall', 9)})",
+    ]
+
+
 def prose_many_cost(root: Path) -> str:
     r = _json(root, "many_hospitals.json")["ratio"]
     high, low = r["over"]
@@ -1433,6 +1485,7 @@ PROSE: list[Callable[[Path], str | list[str]]] = [
     prose_pneumonia_large_alone,
     prose_engine_audit,
     prose_pneumonia_remedies,
+    prose_fashion_remedies,
     prose_many_cost,
     prose_pneumonia_answer,
     prose_pneumonia_client_level,
