@@ -1368,6 +1368,8 @@ def prose_fashion_remedies(root: Path) -> list[str]:
         f" {_paired(fair(8, pfa, 'worst_small', 'recall'))}, Ditto {_paired(fair(8, ditto, 'worst_small', 'recall'))}",
         f"also lowers AUPRC at 5% ({_paired(small(pfa, 'auprc', '0.05'))})",
         f"worst-off small hospital AUPRC {fair(8, 'fedavg', 'worst_small', 'auprc')['mean']:.3f} at 10%",
+        f"precision {small('fedavg', 'precision')['mean']:.3f} here against "
+        f"{_one(_csv(root, 'table2.csv'), metric='precision')['federated_mean']:.3f} in Table 2",
         f"At the worst-off small hospital AUPRC changes by {both('worst_small', shared, 'auprc', 9)}, and recall by"
         f" {_paired(fair(9, shared, 'worst_small', 'recall', eps='1'))} at ε = 1",
         f"The large hospital gains too (AUPRC {both('large', shared, 'auprc', 9)})",
