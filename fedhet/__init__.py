@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-__version__ = "0.7.1"
+__version__ = "0.7.2"
 
 
 def setup_logging(path: str | Path | None = None, console: bool = True) -> logging.Logger:
